@@ -1,0 +1,1 @@
+"""Evaluation: offline data-set loaders from registry packages, metrics, `slmkit eval` and `slmkit bench`."""

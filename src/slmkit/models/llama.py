@@ -1,0 +1,162 @@
+"""llama.cpp generator runtime: chat, streaming, JSON-schema constrained output, token counts.
+
+llama_cpp is imported on ``warm_up``; a llama.cpp context is not thread-safe, so
+calls on one generator are serialised with a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from slmkit.config import get_settings
+from slmkit.errors import InvalidInputError
+from slmkit.models.catalog import ModelSpec, get_spec
+from slmkit.models.store import resolve
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One streamed piece; the last one carries ``finish_reason`` and the token counts."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class LlamaGenerator:
+    spec: ModelSpec
+    threads: int = 2
+    n_ctx: int = 2048
+    _llm: Any = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def ready(self) -> bool:
+        return self._llm is not None
+
+    def warm_up(self) -> LlamaGenerator:
+        with self._lock:
+            if self._llm is None:
+                from llama_cpp import Llama
+
+                self._llm = Llama(
+                    model_path=str(resolve(self.spec, "model")),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    verbose=False,
+                )
+        return self
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _check(self, messages: list[Message], max_tokens: int) -> None:
+        if not messages:
+            raise InvalidInputError("messages is empty")
+        for m in messages:
+            if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant"}:
+                raise InvalidInputError("each message needs a role of system, user or assistant, and content")
+            if not isinstance(m.get("content"), str):
+                raise InvalidInputError("message content must be a string")
+        prompt = sum(self.count_tokens(m["content"]) + 4 for m in messages)
+        if prompt + max_tokens > self.n_ctx:
+            raise InvalidInputError(
+                f"prompt (~{prompt} tokens) plus max_tokens ({max_tokens}) exceeds the context of {self.n_ctx}"
+            )
+
+    def _kwargs(self, max_tokens: int, temperature: float, seed: int | None, json_schema: dict | None) -> dict:
+        kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+        if seed is not None:
+            kwargs["seed"] = seed
+        if json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        return kwargs
+
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = 0,
+        json_schema: dict | None = None,
+    ) -> Completion:
+        """One completion. With ``json_schema`` the output is grammar-constrained to that schema."""
+        self.warm_up()
+        self._check(messages, max_tokens)
+        with self._lock:
+            result = self._llm.create_chat_completion(
+                messages=messages, **self._kwargs(max_tokens, temperature, seed, json_schema)
+            )
+        choice = result["choices"][0]
+        usage = result.get("usage", {})
+        return Completion(
+            text=choice["message"].get("content") or "",
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            finish_reason=choice.get("finish_reason") or "stop",
+            model=self.spec.name,
+        )
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = 0,
+        json_schema: dict | None = None,
+    ) -> Iterator[Delta]:
+        """Yield text pieces as they are generated; the final piece has the finish reason and token counts."""
+        self.warm_up()
+        self._check(messages, max_tokens)
+        with self._lock:
+            prompt_tokens = len(self._llm.tokenize(self._render(messages).encode("utf-8"), special=True))
+            produced: list[str] = []
+            finish = "stop"
+            for chunk in self._llm.create_chat_completion(
+                messages=messages, stream=True, **self._kwargs(max_tokens, temperature, seed, json_schema)
+            ):
+                choice = chunk["choices"][0]
+                piece = choice.get("delta", {}).get("content") or ""
+                if piece:
+                    produced.append(piece)
+                    yield Delta(piece)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+            completion_tokens = len(self._llm.tokenize("".join(produced).encode("utf-8"), add_bos=False, special=True))
+        yield Delta("", finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    def _render(self, messages: list[Message]) -> str:
+        # Close enough for a token count: the chat template adds a few tokens per message.
+        return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
+
+
+@lru_cache(maxsize=4)
+def _generator(name: str, threads: int, n_ctx: int) -> LlamaGenerator:
+    return LlamaGenerator(get_spec(name), threads=threads, n_ctx=n_ctx)
+
+
+def get_generator(name: str | None = None, threads: int | None = None, n_ctx: int = 2048) -> LlamaGenerator:
+    """The process-wide generator for ``name`` (default: the configured small generator)."""
+    settings = get_settings()
+    return _generator(name or settings.generator_model, threads or max(settings.threads, 2), n_ctx)

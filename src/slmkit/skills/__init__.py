@@ -1,0 +1,25 @@
+"""Specialists: small local models behind one contract (``warm_up()``, then call with one item or a batch).
+
+Importing this package loads no model; each skill module imports its runtime lazily.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_SKILLS = {
+    "Embed": "slmkit.skills.embed",
+    "Classify": "slmkit.skills.classify",
+    "Sentiment": "slmkit.skills.sentiment",
+    "LangId": "slmkit.skills.langid",
+    "Rerank": "slmkit.skills.rerank",
+}
+
+__all__ = list(_SKILLS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SKILLS:
+        return getattr(import_module(_SKILLS[name]), name)
+    raise AttributeError(name)

