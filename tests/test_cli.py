@@ -1,0 +1,62 @@
+import json
+
+from conftest import run_cli
+
+
+def _lines(result):
+    assert result.returncode == 0, result.stderr.decode()
+    return [json.loads(line) for line in result.stdout.decode().splitlines()]
+
+
+def test_classify_zero_shot_from_arguments():
+    rows = _lines(run_cli("classify", "--labels", "weather,music,restaurant", "--threshold", "0",
+                          "will it rain in Paris tomorrow"))
+    assert rows[0]["label"] == "weather" and rows[0]["text"] == "will it rain in Paris tomorrow"
+
+
+def test_sentiment_and_langid_from_stdin_one_item_per_line():
+    rows = _lines(run_cli("sentiment", stdin="a wonderful, moving film\na dull, tedious mess\n".encode()))
+    assert [r["label"] for r in rows] == ["positive", "negative"]
+    rows = _lines(run_cli("langid", stdin="Guten Morgen zusammen\n\nBuenos días a todos\n".encode()))
+    assert [r["lang"] for r in rows] == ["de", "es"]
+
+
+def test_embed_and_rerank_output():
+    rows = _lines(run_cli("embed", "hello world"))
+    assert len(rows[0]["vector"]) == 384 and rows[0]["model"] == "minilm-l6-int8"
+    rows = _lines(run_cli("rerank", "capital of France", "Bananas are yellow", "Paris is the capital of France"))
+    assert rows[0]["index"] == 1
+
+
+def test_train_then_classify_with_the_head(tmp_path):
+    examples = tmp_path / "tickets.csv"
+    examples.write_text("text,label\n" + "\n".join([
+        "I was charged twice,billing", "refund my last payment,billing", "the invoice is wrong,billing",
+        "the app crashes on start,technical", "error 500 when saving,technical", "screen stays blank,technical",
+    ]) + "\n")
+    trained = run_cli("train", "classify", "tickets", str(examples))
+    assert trained.returncode == 0, trained.stderr.decode()
+    assert "version 1" in trained.stderr.decode()
+    rows = _lines(run_cli("classify", "--head", "tickets", "--threshold", "0", "please refund the double charge"))
+    assert rows[0]["label"] == "billing"
+
+
+def test_bad_input_is_a_clear_error_without_traceback():
+    for args, stdin, message in [
+        (["sentiment"], b"fine\n\xff\xfe broken\n", "stdin line 2 is not valid UTF-8"),
+        (["classify", "--labels", "only-one", "text"], None, "at least two labels"),
+        (["classify", "--head", "nope", "text"], None, "does not exist"),
+        (["embed", "x" * 120_000], None, "the limit is 100,000"),
+        (["models", "verify", "gpt-9"], None, "unknown model"),
+    ]:
+        result = run_cli(*args, stdin=stdin)
+        err = result.stderr.decode()
+        assert result.returncode != 0 and message in err, (args, err)
+        assert "Traceback" not in err
+
+
+def test_models_list_shows_presence():
+    result = run_cli("models", "list", env={"COLUMNS": "250"})
+    text = result.stdout.decode()
+    assert result.returncode == 0
+    assert "minilm-l6-int8" in text and "qwen2.5-coder-0.5b" in text and "yes" in text

