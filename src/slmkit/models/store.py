@@ -107,11 +107,27 @@ def assemble(spec: ModelSpec, progress: Progress | None = None) -> Path:
     return target
 
 
+def derived_path(spec: ModelSpec) -> Path:
+    return get_settings().cache / "models" / f"{spec.name}.{spec.derive}.onnx"
+
+
+def derive(spec: ModelSpec) -> Path:
+    """The derived model file, built from the packaged one on first use (a few seconds)."""
+    target = derived_path(spec)
+    if target.is_file():
+        return target
+    from slmkit.models.optimize import derive_dynamic_int8
+
+    return derive_dynamic_int8(spec, package_file(spec.files["model"]), target)
+
+
 def resolve(name_or_spec: str | ModelSpec, role: str = "model") -> Path:
-    """The usable path of one of a model's files (assembling it first if it comes in parts)."""
+    """The usable path of one of a model's files (assembling or deriving it first where needed)."""
     spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
     if spec.parts and role == "model":
         return assemble(spec)
+    if spec.derive and role == "model":
+        return derive(spec)
     if role not in spec.files:
         raise KeyError(f"model {spec.name!r} has no file {role!r}")
     return package_file(spec.files[role])
@@ -128,6 +144,10 @@ def status(spec: ModelSpec) -> ModelStatus:
                 package_file(part)
             return ModelStatus(spec.name, True, None, "parts installed, not yet assembled")
         paths = [package_file(f) for f in spec.files.values()]
+        if spec.derive:
+            built = derived_path(spec).is_file()
+            return ModelStatus(spec.name, True, derived_path(spec) if built else paths[0],
+                               "derived" if built else "installed, derived on first use")
         return ModelStatus(spec.name, True, paths[0], "installed")
     except (ModelMissingError, ModelCorruptError) as exc:
         return ModelStatus(spec.name, False, None, str(exc))
@@ -156,6 +176,17 @@ def verify(spec: ModelSpec, progress: Progress | None = None) -> ModelStatus:
                 if sha256_file(path, progress) != item.sha256:
                     raise ModelCorruptError(f"{path} fails its checksum; reinstall {item.requirement!r}")
                 checked += 1
+        if spec.derive and derived_path(spec).is_file():
+            from slmkit.models.optimize import checksum_file
+
+            target = derived_path(spec)
+            recorded = checksum_file(target)
+            if not recorded.is_file() or recorded.read_text().strip() != sha256_file(target, progress):
+                target.unlink()
+                raise ModelCorruptError(
+                    f"{target} failed its checksum and was removed; it is derived again on next use"
+                )
+            checked += 1
         return ModelStatus(spec.name, True, first, f"sha256 ok ({checked} file(s))" if checked else "present (no checksum)")
     except (ModelMissingError, ModelCorruptError) as exc:
         return ModelStatus(spec.name, False, None, str(exc))
