@@ -85,3 +85,28 @@ def test_corrupt_derived_encoder_is_removed_and_rebuilt(tmp_path, settings_env):
     state = store.verify(spec)
     assert not state.present and "derived again on next use" in state.detail
     assert store.resolve(spec).is_file() and store.verify(spec).present
+
+
+def test_unconverted_mpnet_says_how_to_convert_it(tmp_path, settings_env):
+    settings_env(cache_dir=str(tmp_path))
+    spec = get_spec("mpnet-base-v2")
+    with pytest.raises(ModelMissingError, match="make mpnet"):
+        store.resolve(spec)
+    assert not store.status(spec).present
+
+
+@pytest.mark.slow
+def test_converted_mpnet_embeds_like_its_checkpoint():
+    """Needs `make mpnet` first; the vectors of the converted model must rank paraphrases first."""
+    from slmkit.api import SLM
+
+    if not store.status(get_spec("mpnet-base-v2")).present:
+        pytest.skip("mpnet not converted on this machine (make mpnet)")
+    vectors = SLM(embed_model="mpnet-base-v2").embed(
+        ["How do I reset my password?", "I forgot my password, how can I change it?", "The cat sat on the mat."]
+    )
+    assert len(vectors[0].vector) == 768
+    import numpy as np
+
+    v = np.array([x.vector for x in vectors])
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.3
