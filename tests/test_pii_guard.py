@@ -177,3 +177,9 @@ def test_round_trip_through_a_real_generator_never_shows_it_the_values():
     assert "[EMAIL_1]" in answer or "[PERSON_1]" in answer, answer
     assert "marie.hamanova@armyspy.com" in restored or "Marie Hamanová" in restored
     assert "[EMAIL_1]" not in restored and "[PERSON_1]" not in restored
+
+
+def test_a_verb_or_greeting_before_a_name_is_not_part_of_it(pii):
+    for text in ("Call Marie Hamanová on (212) 555-0187", "Dear Marie Hamanová, thanks for the call."):
+        people = [s.text for s in pii(text) if s.type == "PERSON"]
+        assert people == ["Marie Hamanová"], (text, pii(text))

@@ -86,3 +86,70 @@ class SLM:
 
     def rerank(self, query: str, passages: Sequence[str], top_k: int | None = None):
         return self._rerank()(query, passages, top_k)
+
+    # -- span and generative specialists, and the guard --------------------------------------
+    def _entities(self):
+        from slmkit.skills.entities import Entities
+
+        return self._skill(("entities",), Entities)
+
+    def _pii(self):
+        from slmkit.skills.pii import Pii
+
+        return self._skill(("pii",), Pii)
+
+    def _moderate(self):
+        from slmkit.skills.moderate import Moderate
+
+        return self._skill(("moderate", self.embed_model), lambda: Moderate(self.embed_model))
+
+    def entities(self, items: Any, *, labels: Sequence[str] | None = None):
+        """Named-entity spans; ``labels`` keeps only those OntoNotes types."""
+        if labels is None:
+            return self._entities()(items)
+        from slmkit.skills.entities import Entities
+
+        return Entities(labels).warm_up()(items)
+
+    def pii(self, items: Any):
+        return self._pii()(items)
+
+    def redact(self, items: Any, *, mode: str = "mask"):
+        """Detect and replace personal data; one vault across a batch keeps placeholders consistent."""
+        from slmkit.guard.redact import Vault, redact
+        from slmkit.skills.base import clean
+        from slmkit.text import unbatch
+
+        batch, single = clean(items)
+        vault = Vault()
+        found = self._pii()(batch)
+        return unbatch([redact(text, spans, mode, vault) for text, spans in zip(batch, found, strict=True)], single)  # type: ignore[arg-type]
+
+    def moderate(self, items: Any):
+        return self._moderate()(items)
+
+    def extract(self, items: Any, *, schema: dict, generator: str | None = None, instructions: str | None = None):
+        """Structured extraction to ``schema`` with the local small generator (grammar-constrained)."""
+        from slmkit.skills.extract import Extract
+
+        key = ("extract", json_key(schema), generator, instructions)
+        return self._skill(key, lambda: Extract(schema, generator=generator, instructions=instructions))(items)
+
+    def summarize(self, items: Any, *, max_words: int = 60, generator: str | None = None):
+        from slmkit.skills.summarize import Summarize
+
+        return self._skill(("summarize", max_words, generator),
+                           lambda: Summarize(max_words=max_words, generator=generator))(items)
+
+    def guard(self, policy: Any = None):
+        """The guard with ``policy`` (default: the configured one)."""
+        from slmkit.guard.guard import Guard
+
+        chosen = policy or get_settings().guard
+        return self._skill(("guard", json_key(chosen.model_dump())), lambda: Guard(chosen))
+
+
+def json_key(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)

@@ -105,9 +105,19 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
         advance()
         pang_lee()
         advance()
+    with progress_bar("PII templates and identities", 1) as advance:
+        from slmkit.evals.pii_data import identities
+
+        identities()
+        advance()
     if not builtin_path("sentiment", settings.embed_model).is_file():
         with progress_bar("train sentiment head", 3200) as advance:
             sentiment_head(settings.embed_model, advance)
+    if not builtin_path("moderation", settings.embed_model).is_file():
+        from slmkit.train.builtin import moderation_heads
+
+        with progress_bar("train moderation heads", 1218) as advance:
+            moderation_heads(settings.embed_model, advance)
     console.print(f"[green]ready[/green]: data in {settings.data_dir}, cache in {settings.cache}")
 
 
@@ -209,6 +219,90 @@ def generate(prompt: str,
     if final is not None:
         console.print(f"[dim]{final.prompt_tokens} prompt + {final.completion_tokens} completion tokens, "
                       f"finish: {final.finish_reason}[/dim]")
+
+
+@app.command()
+def entities(texts: Annotated[list[str] | None, typer.Argument()] = None,
+             labels: Annotated[str | None, typer.Option(help="Comma-separated OntoNotes labels to keep.")] = None) -> None:
+    """Named entities; one JSON line per text with its spans."""
+    from slmkit.api import SLM
+
+    items = read_items(texts)
+    chosen = [x.strip() for x in labels.split(",")] if labels else None
+    for text, spans in zip(items, SLM().entities(items, labels=chosen), strict=True):
+        sys.stdout.write(json.dumps({"text": text, "entities": to_json(spans)}, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def pii(texts: Annotated[list[str] | None, typer.Argument()] = None,
+        redact: Annotated[str | None, typer.Option(help="mask | hash | reversible: print redacted text.")] = None,
+        ) -> None:
+    """Personal data in each text; with --redact, the text with it replaced (placeholders agree across lines)."""
+    from slmkit.api import SLM
+
+    items = read_items(texts)
+    slm = SLM()
+    if redact is None:
+        for text, spans in zip(items, slm.pii(items), strict=True):
+            sys.stdout.write(json.dumps({"text": text, "pii": to_json(spans)}, ensure_ascii=False) + "\n")
+        return
+    results = slm.redact(items, mode=redact)
+    for result in results:
+        line = {"redacted": result.text, "replacements": [list(r) for r in result.replacements]}
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+    if redact == "reversible" and results and results[0].vault is not None:
+        # The mapping goes to stderr, so a pipe that forwards stdout never carries the values.
+        console.print_json(data=results[0].vault.by_placeholder)
+
+
+@app.command()
+def moderate(texts: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Toxicity score, categories and prompt-injection rules; one JSON line per text."""
+    from slmkit.api import SLM
+
+    items = read_items(texts)
+    emit_lines(items, SLM().moderate(items))
+
+
+@app.command()
+def extract(texts: Annotated[list[str] | None, typer.Argument()] = None,
+            schema: Annotated[Path, typer.Option(help="JSON schema file (an object with properties).")] = Path("schema.json"),
+            model: Annotated[str | None, typer.Option(help="Catalog name of the generator.")] = None) -> None:
+    """Extract fields to a JSON schema with the local generator; one JSON line per text."""
+    from slmkit.api import SLM
+
+    try:
+        parsed = json.loads(schema.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read the JSON schema {schema}: {exc}") from None
+    items = read_items(texts)
+    emit_lines(items, SLM().extract(items, schema=parsed, generator=model))
+
+
+@app.command()
+def summarize(texts: Annotated[list[str] | None, typer.Argument()] = None,
+              max_words: Annotated[int, typer.Option(help="Upper bound on summary length.")] = 60,
+              model: Annotated[str | None, typer.Option(help="Catalog name of the generator.")] = None) -> None:
+    """Short summaries with the local generator; one JSON line per text."""
+    from slmkit.api import SLM
+
+    items = read_items(texts)
+    emit_lines(items, SLM().summarize(items, max_words=max_words, generator=model))
+
+
+@app.command()
+def guard(texts: Annotated[list[str] | None, typer.Argument()] = None,
+          destination: Annotated[str, typer.Option(help="local | remote: where the text is headed.")] = "remote",
+          ) -> None:
+    """Apply the configured guard policy (config `guard:`) to each text; prints what changed and why."""
+    from slmkit.api import SLM
+
+    if destination not in ("local", "remote"):
+        raise InvalidInputError("--destination is local or remote")
+    checker = SLM().guard()
+    for text in read_items(texts):
+        result = checker.check(text, destination)  # type: ignore[arg-type]
+        sys.stdout.write(json.dumps(to_json(result.to_dict()), ensure_ascii=False) + "\n")
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -332,6 +426,58 @@ def eval_sentiment_cmd(dataset: str = "pang-lee",
     console.print(f"report: {path}")
 
 
+@eval_app.command("entities")
+def eval_entities_cmd(dataset: str = "conll2003",
+                      out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None) -> None:
+    """spaCy NER on the CoNLL-2003 test split: entity-level P/R/F1 for PER, LOC, ORG."""
+    from slmkit.evals.datasets import conll2003
+    from slmkit.evals.report import default_out, write_json
+    from slmkit.evals.spans import ONTONOTES_TO_CONLL, SPACY_PUBLISHED, eval_entities, print_spans
+
+    if dataset != "conll2003":
+        raise InvalidInputError("entities are evaluated on 'conll2003'")
+    with progress_bar("eval entities on CoNLL-2003 test", len(conll2003("test"))) as advance:
+        report = eval_entities(progress=advance)
+    print_spans("en_core_web_sm on CoNLL-2003 test (exact boundaries)", report, out)
+    out.print("label mapping: " + ", ".join(f"{k}->{v}" for k, v in ONTONOTES_TO_CONLL.items()) + " (MISC not scored)")
+    out.print(f"published for this model ({SPACY_PUBLISHED['dataset']}): NER F {SPACY_PUBLISHED['ents_f']:.3f}, "
+              f"PERSON {SPACY_PUBLISHED['PERSON']:.3f}, ORG {SPACY_PUBLISHED['ORG']:.3f}, GPE {SPACY_PUBLISHED['GPE']:.3f}")
+    path = write_json(out_path or default_out("eval-entities", dataset), report.to_dict())
+    console.print(f"report: {path}")
+
+
+@eval_app.command("pii")
+def eval_pii_cmd(n: Annotated[int, typer.Option(min=100, help="Synthetic sentences to generate.")] = 1200,
+                 seed: int = 13,
+                 out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None) -> None:
+    """Detection per PII type on seeded synthetic sentences from Presidio's templates and fake identities."""
+    from slmkit.evals.report import default_out, write_json
+    from slmkit.evals.spans import eval_pii, print_spans
+
+    with progress_bar(f"eval pii on {n} synthetic sentences", n) as advance:
+        report, survivors = eval_pii(n, seed, progress=advance)
+    print_spans(f"pii, {n} sentences (seed {seed}); a value counts as found at >= 50% character overlap",
+                report, out, survivors)
+    path = write_json(out_path or default_out("eval-pii", f"seed{seed}"),
+                      {**report.to_dict(), "values_left_after_mask": survivors})
+    console.print(f"report: {path}")
+
+
+@eval_app.command("moderate")
+def eval_moderate_cmd(threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
+                      model: Annotated[str | None, typer.Option(help="Encoder catalog name.")] = None,
+                      out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None) -> None:
+    """Trained moderation head vs the profanity baseline: ROC-AUC on the held-out toxicity split."""
+    from slmkit.evals.moderation import MODERATION_EVAL_STEPS, eval_moderate, print_moderation
+    from slmkit.evals.report import default_out, write_json
+
+    with progress_bar("eval moderate", MODERATION_EVAL_STEPS) as advance:
+        evaluation = eval_moderate(model, threshold, progress=advance)
+    print_moderation(evaluation, out)
+    path = write_json(out_path or default_out("eval-moderate", "toxicity"), evaluation.to_dict())
+    console.print(f"report: {path}")
+
+
 @bench_app.command("encoders")
 def bench_encoders_cmd(
     threads: Annotated[int, typer.Option(min=1, max=64)] = 1,
@@ -360,6 +506,35 @@ def bench_encoders_cmd(
         out.print(f"batch-32 throughput, ONNX int8 / torch fp32: [bold]{result.speedup_batch32:.2f}x[/bold]")
     path = write_json(out_path or default_out("bench", "encoders"), result.to_dict())
     png = plot_encoders(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
+
+
+@bench_app.command("specialists")
+def bench_specialists_cmd(
+    generators: Annotated[bool, typer.Option(help="Include extract and summarize (local generator).")] = True,
+    out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None,
+) -> None:
+    """Latency per item (p50/p95), load time and peak RSS of each specialist, and of the crew together."""
+    from slmkit.evals.bench_specialists import CREW_TARGET_MB, ENCODER_SKILLS, GENERATOR_SKILLS, bench_specialists
+    from slmkit.evals.bench_specialists import plot_specialists
+    from slmkit.evals.report import default_out, write_json
+
+    total = len(ENCODER_SKILLS) + (len(GENERATOR_SKILLS) if generators else 0) + 1
+    with progress_bar("specialists (each in a fresh process)", total) as advance:
+        result = bench_specialists(generators, progress=advance)
+    table = Table(title="specialists, one item per call, real inputs")
+    for column in ("skill", "items", "load_s", "p50_ms", "p95_ms", "peak_rss_mb"):
+        table.add_column(column, justify="right" if column != "skill" else "left")
+    for run in result.runs:
+        table.add_row(run.skill, str(run.items), f"{run.load_s:.2f}", f"{run.p50_ms:.1f}", f"{run.p95_ms:.1f}",
+                      f"{run.peak_rss_mb:.0f}")
+    out.print(table)
+    crew_mb = result.crew["peak_rss_mb"]
+    verdict = "[green]within[/green]" if crew_mb < CREW_TARGET_MB else "[red]over[/red]"
+    out.print(f"crew without generators ({', '.join(result.crew['skills'])}) loaded together: peak RSS "
+              f"{crew_mb:.0f} MB, {verdict} the {CREW_TARGET_MB} MB target; load {result.crew['load_s']:.1f} s")
+    path = write_json(out_path or default_out("bench", "specialists"), result.to_dict())
+    png = plot_specialists(result, path.with_suffix(".png"))
     console.print(f"report: {path}\nplot: {png}")
 
 

@@ -14,6 +14,12 @@ _SKILLS = {
     "Sentiment": "slmkit.skills.sentiment",
     "LangId": "slmkit.skills.langid",
     "Rerank": "slmkit.skills.rerank",
+    "Entities": "slmkit.skills.entities",
+    "Pii": "slmkit.skills.pii",
+    "Moderate": "slmkit.skills.moderate",
+    "Injection": "slmkit.skills.injection",
+    "Extract": "slmkit.skills.extract",
+    "Summarize": "slmkit.skills.summarize",
 }
 
 __all__ = list(_SKILLS)

@@ -40,11 +40,13 @@ _GREETINGS_AND_TITLES = frozenset({
     "hi", "hello", "hey", "dear", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "dr", "dr.", "prof", "prof.",
     "sir", "madam", "producer", "director", "ceo", "dr", "by",
 })
+# Capitalised at the start of a sentence, then a name: "Call Marie Hamanová", "Thanks Anna".
+_LEADING_VERBS = frozenset({"call", "email", "e-mail", "contact", "ask", "tell", "meet", "thanks", "ping", "text"})
 _UNIT_WORDS = frozenset({"suite", "apt", "apt.", "unit", "flat", "floor"})
 _INTRO = re.compile(
     r"(?:\bmy name is|\bname is|\bname's|\bname\?|\bname:|\bcall me|\bthis is|\bdear|\bhi|\bhello|\bhey"
     r"|\bmr\.?|\bmrs\.?|\bms\.?|\bmiss|\bdr\.?|\bprof\.?|\bsigned|\bregards,?|\bsincerely,?"
-    r"|\bsays|\bsaid|\bnamed|\bcalled|\bstarring|\bdirected by:?|\bwritten by:?|\battn:?|\bcontact:|\bcustomer:|\buser:"
+    r"|\bcall|\bemail|\bcontact|\bask|\btell|\bmeet|\bthanks|\bsays|\bsaid|\bnamed|\bcalled|\bstarring|\bdirected by:?|\bwritten by:?|\battn:?|\bcontact:|\bcustomer:|\buser:"
     r"|\baddress:|\bto:|\bfrom:|\bcc:)\s*$",
     re.IGNORECASE,
 )
@@ -143,6 +145,15 @@ def line_initial(text: str, start: int) -> bool:
     """At the start of a line or sentence, capitalisation says nothing about a word."""
     before = text[:start].rstrip(" \t>*-")
     return not before or before[-1] in "\n.!?:\"'"
+
+
+def leading_noise(words: list[str]) -> int:
+    """How many words at the front of a span are a greeting, title or verb rather than the name."""
+    count = 0
+    while count < len(words) - 1 and (words[count].lower() in _GREETINGS_AND_TITLES
+                                       or words[count].lower() in _LEADING_VERBS):
+        count += 1
+    return count
 
 
 def without_units(words: list[str]) -> list[str]:

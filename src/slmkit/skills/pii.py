@@ -241,6 +241,10 @@ def _retyped(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
         if words and len(words) < len(span.text.split()):  # drop "Suite"/"Apt" from the end
             end = span.start + span.text.rindex(words[-1]) + len(words[-1])
             span = PiiSpan(span.type, text[span.start:end], span.start, end, span.score, "ner")
+        if (skip := names.leading_noise(words)):  # drop "Call"/"Dear" from the front
+            words = words[skip:]
+            start = span.start + span.text.index(words[0])
+            span = PiiSpan(span.type, text[start:span.end], start, span.end, span.score, "ner")
         kind = span.type
         if (names.is_street(words) or names.house_numbered(text, span.start, span.end)
                 or (kind == "PERSON" and names.in_address_line(text, span.start, span.end))):
