@@ -55,10 +55,15 @@ baseline: .venv-baseline/.installed
 eval: setup
 	$(BIN)/slmkit eval classify --dataset snips --shots 5,10
 	$(BIN)/slmkit eval sentiment --dataset pang-lee
+	$(BIN)/slmkit eval entities --dataset conll2003
+	$(BIN)/slmkit eval pii
+	$(BIN)/slmkit eval moderate
+	$(BIN)/slmkit eval extract
 
 bench: setup baseline
 	$(BIN)/slmkit bench encoders --threads 1
 	$(BIN)/slmkit bench encoders --threads 2 --out $(HOME)/.slmkit/reports/bench-encoders-2t.json
+	$(BIN)/slmkit bench specialists
 
 clean:
 	rm -rf $(VENV) .venv-baseline

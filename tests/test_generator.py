@@ -50,3 +50,14 @@ def test_bad_requests_are_clear_errors(tiny):
         tiny.chat([{"role": "wizard", "content": "hi"}])
     with pytest.raises(InvalidInputError, match="exceeds the context"):
         tiny.chat([{"role": "user", "content": "word " * 3000}], max_tokens=16)
+
+
+def test_a_schema_llama_cpp_cannot_parse_is_refused_not_a_crash(tiny):
+    # The converter accepts this pattern but the C grammar parser rejects the result: generating
+    # with it used to segfault the whole process.
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": r"^\d{4}$"}}}
+    with pytest.raises(InvalidInputError, match="rejects the grammar"):
+        tiny.chat([{"role": "user", "content": "a code"}], max_tokens=8, json_schema=schema)
+    with pytest.raises(InvalidInputError, match="cannot turn this schema"):
+        tiny.chat([{"role": "user", "content": "x"}], max_tokens=8,
+                  json_schema={"type": "object", "properties": {"a": {"not": {"type": "string"}}}})

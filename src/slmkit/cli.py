@@ -478,6 +478,23 @@ def eval_moderate_cmd(threshold: Annotated[float, typer.Option(min=0.0, max=1.0)
     console.print(f"report: {path}")
 
 
+@eval_app.command("extract")
+def eval_extract_cmd(n: Annotated[int, typer.Option(min=1, help="Generated cases.")] = 100,
+                     model: Annotated[str | None, typer.Option(help="Catalog name of the generator.")] = None,
+                     seed: int = 13,
+                     out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None) -> None:
+    """Structured extraction on seeded generated cases with known answers: schema validity and field accuracy."""
+    from slmkit.config import get_settings
+    from slmkit.evals.extraction import eval_extract, print_extraction
+    from slmkit.evals.report import default_out, write_json
+
+    with progress_bar(f"eval extract, {n} cases", n) as advance:
+        report = eval_extract(n, model, progress=advance, seed=seed)
+    print_extraction(report, out)
+    path = write_json(out_path or default_out("eval-extract", model or get_settings().generator_model), report.to_dict())
+    console.print(f"report: {path}")
+
+
 @bench_app.command("encoders")
 def bench_encoders_cmd(
     threads: Annotated[int, typer.Option(min=1, max=64)] = 1,

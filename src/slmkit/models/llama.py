@@ -39,6 +39,25 @@ class Delta:
     completion_tokens: int = 0
 
 
+def schema_grammar(schema: dict) -> str:
+    """GBNF for a JSON schema, or ``InvalidInputError`` naming what llama.cpp cannot translate.
+
+    llama-cpp-python falls back to "any JSON" when its converter fails, which would
+    quietly drop the constraint: we refuse instead.
+    """
+    import json
+
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))  # a copy: the converter rewrites $ref in place
+    except (AssertionError, ValueError, KeyError, AttributeError, TypeError, RecursionError) as exc:
+        raise InvalidInputError(
+            f"llama.cpp cannot turn this schema into a grammar ({str(exc)[:200]}); "
+            "avoid not/if/then, remote or recursive $ref, boolean sub-schemas and regex look-arounds"
+        ) from None
+
+
 @dataclass
 class LlamaGenerator:
     spec: ModelSpec
@@ -46,6 +65,7 @@ class LlamaGenerator:
     n_ctx: int = 2048
     _llm: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _checked_schemas: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def ready(self) -> bool:
@@ -69,7 +89,32 @@ class LlamaGenerator:
         self.warm_up()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def _check(self, messages: list[Message], max_tokens: int) -> None:
+    def check_json_schema(self, schema: dict) -> None:
+        """Refuse a schema whose grammar llama.cpp's C parser rejects: generating with it segfaults
+        the process (a null sampler), which in a server would take every request down with it."""
+        import json
+
+        key = json.dumps(schema, sort_keys=True)
+        if key in self._checked_schemas:
+            return
+        import llama_cpp
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        grammar = schema_grammar(schema)
+        self.warm_up()
+        with suppress_stdout_stderr(disable=False):
+            sampler = llama_cpp.llama_sampler_init_grammar(self._llm._model.vocab, grammar.encode("utf-8"), b"root")
+        if not sampler:
+            raise InvalidInputError(
+                "llama.cpp rejects the grammar made from this schema; usual causes are regex patterns with "
+                r"\d, \w or {n} repetition, or quotes and backslashes in property names"
+            )
+        llama_cpp.llama_sampler_free(sampler)
+        self._checked_schemas.add(key)
+
+    def _check(self, messages: list[Message], max_tokens: int, json_schema: dict | None = None) -> None:
+        if json_schema is not None:
+            self.check_json_schema(json_schema)
         if not messages:
             raise InvalidInputError("messages is empty")
         for m in messages:
@@ -102,7 +147,7 @@ class LlamaGenerator:
     ) -> Completion:
         """One completion. With ``json_schema`` the output is grammar-constrained to that schema."""
         self.warm_up()
-        self._check(messages, max_tokens)
+        self._check(messages, max_tokens, json_schema)
         with self._lock:
             result = self._llm.create_chat_completion(
                 messages=messages, **self._kwargs(max_tokens, temperature, seed, json_schema)
@@ -128,7 +173,7 @@ class LlamaGenerator:
     ) -> Iterator[Delta]:
         """Yield text pieces as they are generated; the final piece has the finish reason and token counts."""
         self.warm_up()
-        self._check(messages, max_tokens)
+        self._check(messages, max_tokens, json_schema)
         with self._lock:
             prompt_tokens = len(self._llm.tokenize(self._render(messages).encode("utf-8"), special=True))
             produced: list[str] = []
