@@ -67,7 +67,10 @@ class SLM:
             skill = self._skill(("head", head, version, threshold), lambda: Classify.load(head, version,
                                                                                           threshold=threshold))
         else:
-            skill = Classify.zero_shot(labels, threshold=threshold, model=self.embed_model)  # type: ignore[arg-type]
+            # Label descriptions are embedded once per label set, not on every call.
+            key = ("zero-shot", json_key(labels), threshold)
+            skill = self._skill(key, lambda: Classify.zero_shot(labels, threshold=threshold,  # type: ignore[arg-type]
+                                                                model=self.embed_model))
         return skill(items)
 
     def train_classifier(self, name: str, texts: Sequence[str], labels: Sequence[str], **kwargs: Any):

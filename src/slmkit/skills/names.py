@@ -34,7 +34,7 @@ _ORG_WORDS = frozenset({
 _NOT_NAMES = frozenset({
     "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
     "December", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "Phone", "Mobile",
-    "Name", "Email", "Address", "Date", "Desk", "Office", "Website", "Personal", "Info", "Systems", "Guilty",
+    "Name", "Email", "Address", "Date", "Desk", "Office", "Website", "Personal", "Info",
 })
 _GREETINGS_AND_TITLES = frozenset({
     "hi", "hello", "hey", "dear", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "dr", "dr.", "prof", "prof.",
