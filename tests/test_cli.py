@@ -60,3 +60,24 @@ def test_models_list_shows_presence():
     text = result.stdout.decode()
     assert result.returncode == 0
     assert "minilm-l6-int8" in text and "qwen2.5-coder-0.5b" in text and "yes" in text
+
+
+def test_pii_redaction_and_guard_from_the_command_line():
+    result = run_cli("pii", "--redact", "mask", "Write to anna.berg@example.org about card 4111 1111 1111 1111")
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["redacted"] == "Write to [EMAIL_1] about card [CREDIT_CARD_1]"
+    guarded = run_cli("guard", "--destination", "remote", "Email anna.berg@example.org the figures",
+                      env={"SLMKIT_GUARD__MODERATION": "off", "SLMKIT_GUARD__INJECTION": "off"})
+    assert guarded.returncode == 0, guarded.stderr
+    record = json.loads(guarded.stdout)
+    assert record["text"] == "Email [EMAIL_1] the figures" and record["destination"] == "remote"
+    assert "vault" not in record and b"anna.berg" not in guarded.stdout
+
+
+def test_new_commands_refuse_bad_input_without_traceback(tmp_path):
+    for args in (["pii", "--redact", "blur", "x"], ["extract", "--schema", str(tmp_path / "none.json"), "x"],
+                 ["summarize", "--max-words", "2", "some text"], ["guard", "--destination", "mars", "x"]):
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert b"Traceback" not in result.stderr and b"error:" in result.stderr
