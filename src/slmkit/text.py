@@ -6,10 +6,10 @@ refuses input that no model should see, with a message that says why.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
-from slmkit.errors import InvalidInputError
+from slmkit.errors import InvalidInputError, SlmkitError
 
 T = TypeVar("T")
 
@@ -53,15 +53,20 @@ def as_batch(items: object) -> tuple[list[object], bool]:
 def texts(items: object, *, max_chars: int, allow_empty: bool = False) -> tuple[list[str], bool]:
     """Validate one text or a batch of texts; an empty batch is allowed and yields no work."""
     batch, single = as_batch(items)
+    return per_item(batch, single, lambda item: as_text(item, max_chars=max_chars, allow_empty=allow_empty)), single
+
+
+def per_item(batch: Sequence[object], single: bool, fn: Callable[[Any], T]) -> list[T]:
+    """``fn`` on each item; in a batch, a deliberate error says which item it came from."""
     out = []
     for position, item in enumerate(batch):
         try:
-            out.append(as_text(item, max_chars=max_chars, allow_empty=allow_empty))
-        except InvalidInputError as exc:
+            out.append(fn(item))
+        except SlmkitError as exc:
             if single:
                 raise
-            raise InvalidInputError(f"item {position}: {exc}") from None
-    return out, single
+            raise type(exc)(f"item {position}: {exc}") from None
+    return out
 
 
 def unbatch(results: Sequence[T], single: bool) -> T | list[T]:

@@ -60,14 +60,17 @@ def templates() -> list[str]:
     return [line.strip().replace("\\n", "\n") for line in text.splitlines() if line.strip()]
 
 
-def identities() -> list[dict[str, str]]:
-    with _files()[_RAW + "FakeNameGenerator.com_3000.csv"].open(encoding="utf-8-sig", newline="") as handle:
+def _rows(member: str) -> list[dict[str, str]]:
+    with _files()[_RAW + member].open(encoding="utf-8-sig", newline="") as handle:  # the files start with a BOM
         return list(csv.DictReader(handle))
 
 
+def identities() -> list[dict[str, str]]:
+    return _rows("FakeNameGenerator.com_3000.csv")
+
+
 def _column(member: str, name: str) -> list[str]:
-    with _files()[_RAW + member].open(encoding="utf-8-sig", newline="") as handle:
-        return [row[name].strip() for row in csv.DictReader(handle) if row.get(name, "").strip()]
+    return [row[name].strip() for row in _rows(member) if row.get(name, "").strip()]
 
 
 class _Filler:

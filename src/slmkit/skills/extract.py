@@ -21,7 +21,7 @@ from typing import Any
 from slmkit.errors import InvalidInputError, SlmkitError
 from slmkit.models.llama import schema_grammar
 from slmkit.skills.base import clean
-from slmkit.text import unbatch
+from slmkit.text import per_item, unbatch
 
 Message = dict[str, str]
 
@@ -164,15 +164,7 @@ class Extract:
     def __call__(self, items: object) -> Extraction | list[Extraction]:
         batch, single = clean(items)
         self.warm_up()
-        results = []
-        for position, text in enumerate(batch):
-            try:
-                results.append(self.one(text))
-            except SlmkitError as exc:
-                if single:
-                    raise
-                raise type(exc)(f"item {position}: {exc}") from None
-        return unbatch(results, single)
+        return unbatch(per_item(batch, single, self.one), single)
 
     def one(self, text: str) -> Extraction:
         self.warm_up()

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from slmkit.errors import InvalidInputError, SlmkitError
+from slmkit.errors import InvalidInputError
 from slmkit.skills.base import clean
-from slmkit.text import unbatch
+from slmkit.text import per_item, unbatch
 
 MIN_WORDS, MAX_WORDS = 5, 400
 
@@ -91,15 +91,7 @@ class Summarize:
     def __call__(self, items: object) -> Summary | list[Summary]:
         batch, single = clean(items)
         self.warm_up()
-        results = []
-        for position, text in enumerate(batch):
-            try:
-                results.append(self.one(text))
-            except SlmkitError as exc:
-                if single:
-                    raise
-                raise type(exc)(f"item {position}: {exc}") from None
-        return unbatch(results, single)
+        return unbatch(per_item(batch, single, self.one), single)
 
     def one(self, text: str) -> Summary:
         self.warm_up()
