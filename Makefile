@@ -10,7 +10,7 @@ LLAMA_WHEELS := $(HOME)/.cache/slmkit/wheels/llama-cpp-python-$(LLAMA_VERSION)-x
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install setup demo test test-slow bench baseline eval mpnet clean
+.PHONY: install setup demo test test-slow bench baseline peers eval mpnet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,18 @@ test-slow: setup
 
 baseline: .venv-baseline/.installed
 
+# Peers measured side by side with slmkit, each in its own virtualenv so their dependency trees
+# (semantic-router pulls langchain, cohere, mistral...) never enter slmkit's. The .pth line lets
+# the peer import slmkit's encoder from the main venv, so both run the same ONNX model.
+.venv-peers/.installed: $(VENV)/.installed
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install -q semantic-router==1.1.1
+	echo "import site; site.addsitedir('$(CURDIR)/$(VENV)/lib/python3.11/site-packages')" \
+		> .venv-peers/lib/python3.11/site-packages/zz-slmkit.pth
+	touch $@
+
+peers: .venv-peers/.installed
+
 eval: setup
 	$(BIN)/slmkit eval classify --dataset snips --shots 5,10
 	$(BIN)/slmkit eval sentiment --dataset pang-lee
@@ -60,13 +72,15 @@ eval: setup
 	$(BIN)/slmkit eval moderate
 	$(BIN)/slmkit eval extract
 
-bench: setup baseline
+bench: setup baseline peers
 	$(BIN)/slmkit bench encoders --threads 1
 	$(BIN)/slmkit bench encoders --threads 2 --out $(HOME)/.slmkit/reports/bench-encoders-2t.json
 	$(BIN)/slmkit bench specialists
+	$(BIN)/slmkit bench semantic-routes
+	$(BIN)/slmkit bench route
 
 clean:
-	rm -rf $(VENV) .venv-baseline
+	rm -rf $(VENV) .venv-baseline .venv-peers
 
 # The stronger English encoder: its packages hold a torch checkpoint, exported once with the
 # baseline interpreter (torch) into a fused fp32 ONNX file in the cache (int8 lost too much: cos 0.90).

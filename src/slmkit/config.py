@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from slmkit.guard.policy import GuardPolicy
+from slmkit.router.settings import RouterSettings
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
         default=0.5, ge=0.0, le=1.0, description="Below this calibrated probability a head answers 'none of these'."
     )
     guard: GuardPolicy = Field(default_factory=GuardPolicy, description="What happens to text bound for a model.")
+    router: RouterSettings = Field(default_factory=RouterSettings, description="Tiers, their costs, and routing.")
 
     @field_validator("data_dir", "cache_dir", mode="after")
     @classmethod

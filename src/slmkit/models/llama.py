@@ -66,6 +66,7 @@ class LlamaGenerator:
     _llm: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _checked_schemas: set[str] = field(default_factory=set, init=False, repr=False)
+    _formatter: Any = field(default=None, init=False, repr=False)
 
     @property
     def ready(self) -> bool:
@@ -190,6 +191,99 @@ class LlamaGenerator:
                     finish = choice["finish_reason"]
             completion_tokens = len(self._llm.tokenize("".join(produced).encode("utf-8"), add_bos=False, special=True))
         yield Delta("", finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    def render_prompt(self, messages: list[Message]) -> str:
+        """The exact prompt the model's own chat template makes, ending where the assistant starts."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.warm_up()
+        if self._formatter is None:
+            meta = self._llm.metadata
+            template = meta.get("tokenizer.chat_template")
+            if not template:
+                raise InvalidInputError(f"{self.spec.name} has no chat template in its GGUF metadata")
+            vocab = self._llm._model
+            self._formatter = Jinja2ChatFormatter(
+                template,
+                eos_token=vocab.token_get_text(vocab.token_eos()),
+                bos_token=vocab.token_get_text(vocab.token_bos()),
+            )
+        return self._formatter(messages=messages).prompt
+
+    def option_logprobs(self, prompt: str | list[Message], options: list[str]) -> list[float]:
+        """Log-probability of each option as the next token, renormalised over the options.
+
+        ``prompt`` is raw text to continue, or messages rendered with the chat template.
+        One forward pass, no sampling: how a multiple-choice answer (A-D) is scored.
+        The KV cache is reused for the prefix shared with the previous call, so fixed
+        instructions or examples in front cost nothing after the first question.
+        """
+        import numpy as np
+
+        if isinstance(prompt, str):
+            if not prompt.strip():
+                raise InvalidInputError("prompt is empty")
+            text = prompt
+        else:
+            self._check(prompt, 1)
+            text = self.render_prompt(prompt)
+        self.warm_up()
+        ids = []
+        for option in options:
+            tokens = self._llm.tokenize(option.encode("utf-8"), add_bos=False, special=False)
+            if len(tokens) != 1:
+                raise InvalidInputError(f"option {option!r} is not a single token for {self.spec.name}")
+            ids.append(tokens[0])
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=isinstance(prompt, str), special=True)
+        if len(tokens) + 1 > self.n_ctx:
+            raise InvalidInputError(f"prompt ({len(tokens)} tokens) exceeds the context of {self.n_ctx}")
+        with self._lock:
+            llm = self._llm
+            shared = 0
+            limit = min(llm.n_tokens, len(tokens) - 1)  # evaluate at least one token: its logits are the answer
+            while shared < limit and llm.input_ids[shared] == tokens[shared]:
+                shared += 1
+            llm.n_tokens = shared
+            llm.eval(tokens[shared:])
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))[ids].astype(np.float64)
+        logits -= logits.max()
+        return list(logits - np.log(np.exp(logits).sum()))
+
+    def chat_scored(self, messages: list[Message], *, max_tokens: int = 256) -> tuple[Completion, list[float]]:
+        """Greedy completion with the log-probability of every token it chose: what a cascade
+        needs to judge its own answer. (llama.cpp only exposes per-token log-probabilities when
+        logits are kept for the whole context, ~1 GB for this vocabulary; this keeps one row.)"""
+        import numpy as np
+
+        self.warm_up()
+        self._check(messages, max_tokens)
+        prompt = self._llm.tokenize(self.render_prompt(messages).encode("utf-8"), add_bos=False, special=True)
+        eos = {self._llm.token_eos()}
+        for stop in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            ids = self._llm.tokenize(stop.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                eos.add(ids[0])
+        produced: list[int] = []
+        logprobs: list[float] = []
+        finish = "length"
+        with self._lock:
+            llm = self._llm
+            llm.reset()
+            llm.eval(prompt)
+            for _ in range(max_tokens):
+                logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+                token = int(logits.argmax())
+                top = logits[token]
+                logprobs.append(float(-np.log(np.exp(logits - top).sum())))
+                if token in eos:
+                    logprobs.pop()  # the stop token says nothing about the answer's content
+                    finish = "stop"
+                    break
+                produced.append(token)
+                llm.eval([token])
+            text = llm.detokenize(produced).decode("utf-8", errors="replace")
+        completion = Completion(text, len(prompt), len(produced), finish, self.spec.name)
+        return completion, logprobs
 
     def _render(self, messages: list[Message]) -> str:
         # Close enough for a token count: the chat template adds a few tokens per message.

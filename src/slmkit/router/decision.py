@@ -1,0 +1,29 @@
+"""What the router decided and what it cost: one record per request, for logs, traces and headers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Decision:
+    tier: str  # the tier (or route target) that answered
+    strategy: str  # small | large | cascade | learned | combined | semantic | pinned
+    confidence: float | None = None  # the number the decision was taken on
+    threshold: float | None = None
+    route: str | None = None  # the semantic route matched, if any
+    escalated: bool = False  # the cascade ran the small tier, then the large one
+    fallback: str | None = None  # why the planned tier was replaced, when it was
+    latency_ms: float = 0.0  # decision plus answer
+    decision_ms: float = 0.0  # choosing the tier alone
+    cost: float = 0.0  # estimated USD for this request, every tier it touched
+    large_cost: float = 0.0  # what sending it straight to the large tier would have cost
+    tiers_tried: list[str] = field(default_factory=list)
+
+    @property
+    def saving(self) -> float:
+        return self.large_cost - self.cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "saving": self.saving}
