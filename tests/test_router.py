@@ -256,3 +256,36 @@ def test_bad_outcome_records_name_the_line(tmp_path):
         calibration.calibrate([calibration.Record("a", True, True, 0.5)], target_share=0.5)
     with pytest.raises(NotTrainedError):
         calibration.load(tmp_path)
+
+
+def test_breaker_opens_after_failures_lets_one_trial_through_and_closes():
+    from slmkit.router.resilience import Breaker, Retryable, with_retries
+
+    b = Breaker(failures_to_open=2, cooldown_s=0.05)
+    b.failure()
+    assert b.allow() and b.state == "closed"
+    b.failure()
+    assert b.state == "open" and not b.allow()
+    import time
+
+    time.sleep(0.06)
+    assert b.allow() and b.state == "half_open" and not b.allow()  # one trial at a time
+    b.failure()
+    assert b.state == "open" and b.opened_count == 2
+    time.sleep(0.06)
+    assert b.allow()
+    b.success()
+    assert b.state == "closed" and b.allow()
+
+    calls, waits = [], []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise Retryable("refused")
+        return "ok"
+
+    assert with_retries(flaky, attempts=3, sleep=waits.append) == "ok"
+    assert len(waits) == 2 and all(0 <= w <= 0.2 for w in waits)
+    with pytest.raises(Retryable):
+        with_retries(lambda: (_ for _ in ()).throw(Retryable("down")), attempts=2, sleep=waits.append)

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from slmkit.errors import InvalidInputError, SlmkitError
+from slmkit.gateway_cli import keys_app, serve_cmd
 from slmkit.route_cli import bench_route_cmd, bench_semantic_cmd, route_app
 
 app = typer.Typer(help="slmkit: small local models for narrow jobs.", no_args_is_help=True,
@@ -29,6 +30,8 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(train_app, name="train")
 app.add_typer(route_app, name="route")
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve_cmd)
 bench_app.command("route")(bench_route_cmd)
 bench_app.command("semantic-routes")(bench_semantic_cmd)
 

@@ -116,6 +116,8 @@ def calibrate_cmd(
 def bench_route_cmd(
     per_topic: Annotated[int, typer.Option(min=2, help="Questions per MMLU topic (57 topics).")] = 14,
     seed: int = 13,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="llama.cpp threads while building the table; "
+                                         "1 when something else holds a core (spinning threads stall).")] = 2,
     out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None,
 ) -> None:
     """Both local tiers on stratified MMLU (cached), then every routing strategy on the held-out half."""
@@ -129,7 +131,7 @@ def bench_route_cmd(
     if small.kind != "local" or large.kind != "local":
         raise InvalidInputError("bench route scores answer letters by log-probability: both tiers must be local")
     with ui.progress_bar(f"MMLU outcomes, {small.model} and {large.model}", 57 * per_topic) as advance:
-        bench = run_route_bench(small.model, large.model, per_topic, seed, progress=advance)
+        bench = run_route_bench(small.model, large.model, per_topic, seed, threads, progress=advance)
     table = Table(title=f"routing on {bench.n_test} held-out MMLU questions "
                         f"(trained and calibrated on {bench.n_train} others)")
     for col in ("strategy", "APGR", "share for 50% / 80% / 95% of gap", "at 50% share: large calls",

@@ -176,11 +176,11 @@ def plot_route(bench: RouteBench, path: Path) -> Path:
     return path
 
 
-def run_route_bench(small: str, large: str, per_topic: int, seed: int,
+def run_route_bench(small: str, large: str, per_topic: int, seed: int, threads: int = 2,
                     progress: Callable[[int], None] | None = None) -> RouteBench:
     from slmkit.router.outcomes import build_outcomes
 
-    path, rows = build_outcomes(small, large, per_topic, seed, progress=progress)
+    path, rows = build_outcomes(small, large, per_topic, seed, threads, progress=progress)
     return evaluate_route(rows, small, large, path, seed=seed)
 
 

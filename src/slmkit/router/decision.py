@@ -20,6 +20,7 @@ class Decision:
     cost: float = 0.0  # estimated USD for this request, every tier it touched
     large_cost: float = 0.0  # what sending it straight to the large tier would have cost
     tiers_tried: list[str] = field(default_factory=list)
+    guard: dict[str, Any] | None = None  # what the guard changed before text left the machine, and why
 
     @property
     def saving(self) -> float:

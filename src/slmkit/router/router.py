@@ -24,6 +24,10 @@ from slmkit.router.settings import RouterSettings, Strategy
 from slmkit.router.tiers import Answer, LocalTier, RemoteTier, TierError, cost, make_tier
 
 
+class PolicyBlocked(InvalidInputError):
+    """The guard policy refuses to send this request anywhere (moderation or injection set to block)."""
+
+
 @dataclass
 class Routed:
     answer: Answer | None  # None when a semantic route points at something the caller dispatches
@@ -36,6 +40,7 @@ class Router:
     settings: RouterSettings | None = None
     semantic: SemanticRouter | None = None
     threads: int | None = None
+    guard: Any = None  # a slmkit.guard.Guard applied to everything bound for a remote tier
     _tiers: dict[str, LocalTier | RemoteTier] = field(default_factory=dict, init=False, repr=False)
     _learned: Any = field(default=None, init=False, repr=False)
     _calibration: Any = field(default=None, init=False, repr=False)
@@ -86,10 +91,32 @@ class Router:
         return cost(self.settings.tiers[name], self.settings, answer.completion.prompt_tokens,  # type: ignore[union-attr]
                     answer.completion.completion_tokens)
 
+    def guard_for_remote(self, name: str, messages: list[Message], decision: Decision) -> tuple[list[Message], Any]:
+        """The messages a tier may see. Remote tiers get them through the guard (redacted, moderated,
+        egress rules); a refusal raises and the request falls back to a local tier."""
+        tier = self.tier(name)
+        if self.guard is None or not isinstance(tier, RemoteTier):
+            return messages, None
+        guarded, result = self.guard.check_messages(messages, "remote")
+        decision.guard = result.to_dict()
+        if not result.allowed:
+            raise PolicyBlocked("the guard policy blocks this request: "
+                                + "; ".join(c.reason for c in result.changes if c.kind == "block"))
+        if result.destination == "local":
+            raise TierError(name, "the guard keeps this request local: "
+                            + "; ".join(c.reason for c in result.changes if c.kind == "keep_local"))
+        return guarded, result
+
     def _ask(self, name: str, messages: list[Message], decision: Decision, max_tokens: int, scored: bool = False,
              json_schema: dict | None = None) -> Answer:
         decision.tiers_tried.append(name)
-        answer = self.tier(name).answer(messages, max_tokens=max_tokens, scored=scored, json_schema=json_schema)
+        outgoing, guarded = self.guard_for_remote(name, messages, decision)
+        answer = self.tier(name).answer(outgoing, max_tokens=max_tokens, scored=scored, json_schema=json_schema)
+        if guarded is not None and guarded.vault is not None:  # re-personalise, here on this machine
+            from dataclasses import replace
+
+            answer = replace(answer, completion=replace(answer.completion,
+                                                        text=self.guard.restore(answer.completion.text, guarded)))
         decision.cost += self._estimate(name, answer)
         return answer
 

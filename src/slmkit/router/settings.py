@@ -33,6 +33,9 @@ class TierConfig(BaseModel):
     price_in_per_1k: float | None = Field(None, ge=0)
     price_out_per_1k: float | None = Field(None, ge=0)
     timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(2, ge=0, le=10)  # extra attempts after a retryable failure (refused, 429, 502-504)
+    breaker_failures: int = Field(5, ge=1)  # consecutive failures that open the circuit
+    breaker_cooldown_s: float = Field(30.0, gt=0)  # how long an open circuit skips the backend
     threads: int | None = Field(None, ge=1, le=64)
 
     @model_validator(mode="after")

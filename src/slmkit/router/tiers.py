@@ -86,13 +86,25 @@ class LocalTier:
         completion = self._generator.chat(messages, max_tokens=max_tokens, json_schema=json_schema)
         return Answer(completion, None, self.name)
 
+    def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None):  # noqa: ANN201
+        if self._generator is None:
+            self.warm_up()
+        return self._generator.stream(messages, max_tokens=max_tokens, json_schema=json_schema)
+
 
 class RemoteTier:
-    """An OpenAI-compatible ``/chat/completions`` endpoint (vLLM, llama.cpp server, Ollama, hosted APIs)."""
+    """An OpenAI-compatible ``/chat/completions`` endpoint (vLLM, llama.cpp server, Ollama, hosted APIs).
+
+    Retryable failures are retried with jittered backoff; repeated failures open the
+    backend's circuit breaker, after which calls fail at once (and the router falls back)."""
 
     def __init__(self, name: str, config: TierConfig) -> None:
+        from slmkit.router.resilience import breaker_for
+
         self.name = name
         self.config = config
+        self.url = config.base_url.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
+        self.breaker = breaker_for(self.url, config.breaker_failures, config.breaker_cooldown_s)
 
     def warm_up(self) -> RemoteTier:
         return self  # nothing to load; reachability is found out on the first call
@@ -106,34 +118,76 @@ class RemoteTier:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    def answer(self, messages: list[Message], max_tokens: int = 256, scored: bool = False,
-               json_schema: dict | None = None) -> Answer:
-        import httpx
-
+    def _body(self, messages: list[Message], max_tokens: int, scored: bool, json_schema: dict | None,
+              stream: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.config.model, "messages": messages, "max_tokens": max_tokens,
                                 "temperature": 0}
         if scored:
             body["logprobs"] = True
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         if json_schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "answer", "schema": json_schema, "strict": True}}
-        url = self.config.base_url.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
+        return body
+
+    def _guarded(self, call):  # noqa: ANN001, ANN202
+        """Breaker and retries around one request; every failure becomes a TierError."""
+        import httpx
+
+        from slmkit.router.resilience import Retryable, with_retries
+
+        if not self.breaker.allow():
+            raise TierError(self.name, f"circuit open for {self.url} after repeated failures")
+
+        def attempt():  # noqa: ANN202
+            try:
+                return call(httpx)
+            except httpx.TimeoutException:
+                raise TierError(self.name, f"no answer from {self.url} within {self.config.timeout_s:g} s") from None
+            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                raise Retryable(f"{self.url} unreachable ({type(exc).__name__}: {exc})") from None
+            except httpx.HTTPError as exc:
+                raise TierError(self.name, f"{self.url} failed ({type(exc).__name__}: {exc})") from None
+
         try:
-            response = httpx.post(url, json=body, headers=self._headers(), timeout=self.config.timeout_s)
-        except httpx.TimeoutException:
-            raise TierError(self.name, f"no answer from {url} within {self.config.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise TierError(self.name, f"{url} unreachable ({type(exc).__name__}: {exc})") from None
+            result = with_retries(attempt, attempts=self.config.retries + 1)
+        except Retryable as exc:
+            self.breaker.failure()
+            raise TierError(self.name, str(exc)) from None
+        except TierError:
+            self.breaker.failure()
+            raise
+        self.breaker.success()
+        return result
+
+    def _check_status(self, response) -> None:  # noqa: ANN001
+        from slmkit.router.resilience import Retryable
+
+        if response.status_code in (429, 502, 503, 504):
+            raise Retryable(f"{self.url} answered HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise TierError(self.name, f"{url} answered HTTP {response.status_code}: {response.text[:200]}")
-        try:
-            data = response.json()
-            choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-            usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise TierError(self.name, f"{url} returned something that is not a chat completion: "
-                                       f"{response.text[:120]!r}") from None
+            raise TierError(self.name, f"{self.url} answered HTTP {response.status_code}: {response.text[:200]}")
+
+    def answer(self, messages: list[Message], max_tokens: int = 256, scored: bool = False,
+               json_schema: dict | None = None) -> Answer:
+        body = self._body(messages, max_tokens, scored, json_schema)
+
+        def call(httpx):  # noqa: ANN001, ANN202
+            response = httpx.post(self.url, json=body, headers=self._headers(), timeout=self.config.timeout_s)
+            self._check_status(response)
+            try:
+                data = response.json()
+                choice = data["choices"][0]
+                text = choice["message"].get("content") or ""
+                usage = data.get("usage") or {}
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                raise TierError(self.name, f"{self.url} returned something that is not a chat completion: "
+                                           f"{response.text[:120]!r}") from None
+            return data, choice, text, usage
+
+        data, choice, text, usage = self._guarded(call)
         confidence = None
         content_logprobs = ((choice.get("logprobs") or {}).get("content") or []) if scored else []
         if content_logprobs:
@@ -141,6 +195,63 @@ class RemoteTier:
         completion = Completion(text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
                                 choice.get("finish_reason") or "stop", data.get("model", self.config.model))
         return Answer(completion, confidence, self.name)
+
+    def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None):  # noqa: ANN201
+        """Yield ``Delta`` pieces from the endpoint's SSE stream. Failures before the first piece raise
+        TierError (the caller can still fall back); a stream cut later ends with finish_reason "error"."""
+        import json as _json
+
+        import httpx
+
+        from slmkit.models.llama import Delta
+
+        body = self._body(messages, max_tokens, False, json_schema, stream=True)
+        client = httpx.Client(timeout=self.config.timeout_s)
+
+        def open_stream(_httpx):  # noqa: ANN001, ANN202
+            request = client.build_request("POST", self.url, json=body, headers=self._headers())
+            response = client.send(request, stream=True)
+            if response.status_code >= 400:
+                response.read()
+                response.close()
+                self._check_status(response)
+            return response
+
+        try:
+            response = self._guarded(open_stream)
+        except TierError:
+            client.close()
+            raise
+        prompt_tokens = completion_tokens = 0
+        finish = None
+        try:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                try:
+                    chunk = _json.loads(payload)
+                except ValueError:
+                    finish = "error"
+                    break
+                usage = chunk.get("usage") or {}
+                prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
+                completion_tokens = usage.get("completion_tokens", completion_tokens)
+                for choice in chunk.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content") or ""
+                    if piece:
+                        yield Delta(piece)
+                    finish = choice.get("finish_reason") or finish
+        except httpx.HTTPError:
+            finish = "error"  # the upstream went away mid-stream
+            self.breaker.failure()
+        finally:
+            response.close()
+            client.close()
+        yield Delta("", finish_reason=finish or "error", prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens)
 
 
 def make_tier(name: str, settings: RouterSettings, threads: int | None = None) -> LocalTier | RemoteTier:

@@ -1,0 +1,175 @@
+"""Request and response bodies, OpenAI-compatible where OpenAI defines them, so the published
+OpenAPI schema says exactly what the server accepts and returns."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text"]
+    text: str = Field(max_length=100_000)
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # name, tool_call_id ... are accepted and ignored
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] = Field(max_length=100_000)
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    name: str = "answer"
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+class ChatRequest(BaseModel):
+    # OpenAI clients send more (n, top_p, seed, user ...): accepted, ignored where we have no equivalent.
+    model_config = ConfigDict(extra="allow")
+    model: str = Field("auto", max_length=200, description="'auto' routes; a tier or model name pins it.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=256)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1, le=8192)
+    max_completion_tokens: int | None = Field(None, ge=1, le=8192)
+    temperature: float | None = Field(None, ge=0, le=2)
+    response_format: ResponseFormat | None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+
+
+class RoutingInfo(BaseModel):
+    tier: str
+    strategy: str
+    reason: str
+    confidence: float | None = None
+    escalated: bool = False
+    fallback: str | None = None
+    cost_usd: float
+    saved_usd: float
+    latency_ms: float
+    guard: dict[str, Any] | None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    slmkit: RoutingInfo
+
+
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    input: str | list[str] = Field(max_length=2048)
+    model: str | None = Field(None, max_length=200)
+    encoding_format: Literal["float", "base64"] | None = None  # the openai client asks for base64
+
+
+class EmbeddingItem(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str  # base64 of little-endian float32 when asked for
+
+
+class EmbeddingsUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingItem]
+    model: str
+    usage: EmbeddingsUsage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "slmkit"
+    kind: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ModerationRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    input: str | list[str] = Field(max_length=256)
+    model: str | None = Field(None, max_length=200)
+
+
+class ModerationResult(BaseModel):
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+
+
+class ModerationResponse(BaseModel):
+    id: str
+    model: str
+    results: list[ModerationResult]
+
+
+class SkillRequest(BaseModel):
+    """One text or a batch, plus the skill's options (labels, head, schema, passages ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str | list[str] = Field(max_length=256)
+    labels: list[str] | None = Field(None, max_length=200)
+    head: str | None = None
+    passages: list[str] | None = Field(None, max_length=1000)
+    top_k: int | None = Field(None, ge=1, le=1000)
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    max_words: int | None = Field(None, ge=5, le=1000)
+    mode: Literal["mask", "hash", "reversible"] | None = None
+
+
+class SkillResponse(BaseModel):
+    skill: str
+    results: list[Any]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

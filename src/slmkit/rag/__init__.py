@@ -1,0 +1,33 @@
+"""RAG: ingest a folder -> structure-aware chunks -> one SQLite index (FTS5 + vectors) ->
+hybrid retrieval -> re-ranking -> answers with citations from a local generator.
+
+    from slmkit import rag
+    rag.ingest("~/finance-docs", "finance")
+    rag.ask("What was the Q3 cash position?", "finance").text
+
+Nothing heavy is imported here: each function imports its module on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "ingest": "slmkit.rag.ingest", "ingest_texts": "slmkit.rag.ingest", "scan": "slmkit.rag.ingest",
+    "open_index": "slmkit.rag.ingest", "SourceText": "slmkit.rag.ingest", "IngestReport": "slmkit.rag.ingest",
+    "Index": "slmkit.rag.index", "Filter": "slmkit.rag.index",
+    "Retriever": "slmkit.rag.retrieve", "RetrievalConfig": "slmkit.rag.retrieve", "search": "slmkit.rag.retrieve",
+    "Hit": "slmkit.rag.retrieve",
+    "ask": "slmkit.rag.answer", "Answerer": "slmkit.rag.answer", "RagAnswer": "slmkit.rag.answer",
+    "Citation": "slmkit.rag.answer", "NOT_FOUND": "slmkit.rag.answer",
+    "ChunkingConfig": "slmkit.rag.chunking", "chunk_document": "slmkit.rag.chunking",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'slmkit.rag' has no attribute {name!r}")

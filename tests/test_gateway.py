@@ -1,0 +1,262 @@
+"""The gateway as a real server on loopback, driven by the official `openai` client and plain HTTP.
+
+Local tiers are real (SmolLM2-135M small, Qwen2.5-Coder-0.5B large, to stay quick); the one remote
+tier points at tests/upstream.py, which misbehaves on command to inject faults."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from slmkit.config import Settings
+from slmkit.gateway.settings import GatewaySettings
+from slmkit.guard.policy import GuardPolicy
+from slmkit.router.settings import RouterSettings, TierConfig
+from tests.upstream import Upstream
+
+EMAIL = "marta.kowalska@example.org"
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    up = Upstream("ok")
+    yield up
+    up.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, upstream):
+    from slmkit.gateway.app import create_app
+
+    data = tmp_path_factory.mktemp("gateway")
+    tiers = {
+        "small": TierConfig(model="smollm2-135m"),
+        "large": TierConfig(model="qwen2.5-coder-0.5b"),
+        "remote": TierConfig(kind="remote", model="big-remote", base_url=upstream.url, timeout_s=1.0, retries=0,
+                             breaker_failures=2, breaker_cooldown_s=60.0, price_in_per_1k=0.01, price_out_per_1k=0.03),
+    }
+    settings = Settings(data_dir=data, router=RouterSettings(tiers=tiers, strategy="small"),
+                        guard=GuardPolicy(redact="reversible", moderation="off", injection="off"),
+                        gateway=GatewaySettings(max_body_bytes=64_000))
+    app = create_app(settings)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 120
+    while not server.started and time.time() < deadline:
+        time.sleep(0.1)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    yield {"base": base, "app": app, "data": data}
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def client(server):
+    return openai.OpenAI(base_url=server["base"] + "/v1", api_key="unused-on-loopback", max_retries=0)
+
+
+def test_models_lists_router_tiers_and_skills(client):
+    ids = {m.id for m in client.models.list().data}
+    assert {"auto", "small", "large", "remote", "skill:sentiment"} <= ids
+
+
+def test_chat_answers_with_usage_and_says_which_tier(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="small", messages=[{"role": "user", "content": "Say hello."}], max_tokens=8)
+    chat = raw.parse()
+    assert chat.choices[0].message.content.strip()
+    assert chat.usage.prompt_tokens > 0 and 0 < chat.usage.completion_tokens <= 8
+    assert raw.headers["x-slmkit-tier"] == "small" and raw.headers["x-slmkit-strategy"] == "pinned"
+    assert float(raw.headers["x-slmkit-saved-usd"]) > 0
+    assert chat.model_extra["slmkit"]["tier"] == "small"
+
+
+def test_auto_routes_by_the_configured_strategy(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Say hi."}], max_tokens=4)
+    assert raw.headers["x-slmkit-tier"] == "small" and raw.headers["x-slmkit-strategy"] == "small"
+
+
+def test_chat_streams_pieces_then_usage(client):
+    stream = client.chat.completions.create(model="small", messages=[{"role": "user", "content": "Count to three."}],
+                                            max_tokens=10, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_json_schema_output_is_valid(client):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+              "required": ["city", "days"], "additionalProperties": False}
+    chat = client.chat.completions.create(
+        model="small", max_tokens=40,
+        messages=[{"role": "user", "content": "A 3-day trip to Rome. Answer as JSON with city and days."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "trip", "schema": schema}})
+    data = json.loads(chat.choices[0].message.content)
+    assert set(data) == {"city", "days"} and isinstance(data["days"], int)
+
+
+def test_embeddings_are_unit_vectors_and_similar_texts_are_closer(client):
+    out = client.embeddings.create(model="auto", input=["book a table for two", "reserve a restaurant table",
+                                                        "the weather in Oslo"])
+    vectors = [d.embedding for d in out.data]
+    assert len(vectors) == 3 and len(vectors[0]) == 384
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b, strict=True))  # noqa: E731
+    assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2])
+
+
+def test_moderations_flag_abuse_and_pass_the_benign(client):
+    out = client.moderations.create(input=["you are a worthless idiot and I hate you", "thanks for the lovely dinner"])
+    assert out.results[0].flagged and not out.results[1].flagged
+
+
+def test_openai_errors_for_unknown_model_and_bad_values(client):
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        client.chat.completions.create(model="small", messages=[{"role": "user", "content": "hi"}], max_tokens=0)
+
+
+def test_skills_over_plain_http(server):
+    base = server["base"]
+    r = httpx.post(f"{base}/v1/skills/sentiment", json={"input": ["I loved it", "dull and far too long"]})
+    assert r.status_code == 200 and [x["label"] for x in r.json()["results"]] == ["positive", "negative"]
+    r = httpx.post(f"{base}/v1/skills/pii", json={"input": f"Write to {EMAIL} today"})
+    assert any(span["type"] == "EMAIL" for span in r.json()["results"][0])
+    r = httpx.post(f"{base}/v1/skills/redact", json={"input": f"Write to {EMAIL} today", "mode": "reversible"})
+    assert EMAIL not in json.dumps(r.json())
+    r = httpx.post(f"{base}/v1/skills/classify", json={"input": "will it rain tomorrow",
+                                                       "labels": ["weather", "music"]})
+    assert r.json()["results"][0]["label"] == "weather"
+    r = httpx.post(f"{base}/v1/skills/rerank", json={"input": "capital of France",
+                                                     "passages": ["Bananas are yellow.", "Paris is France's capital."]})
+    assert r.json()["results"][0]["index"] == 1
+    r = httpx.post(f"{base}/v1/skills/langid", json={"input": "Das ist ein schöner Tag"})
+    assert r.json()["results"][0]["lang"] == "de"
+    r = httpx.post(f"{base}/v1/skills/teleport", json={"input": "x"})
+    assert r.status_code == 400 and "error" in r.json()
+
+
+def test_malformed_and_oversized_bodies(server):
+    base = server["base"]
+    r = httpx.post(f"{base}/v1/chat/completions", content=b'{"model": "small", "messages": [',
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    r = httpx.post(f"{base}/v1/embeddings", json={"input": "x" * 70_000})
+    assert r.status_code == 413 and "larger than" in r.json()["error"]["message"]
+
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 1000
+
+    r = httpx.post(f"{base}/v1/embeddings", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_remote_tier_gets_redacted_text_and_the_answer_comes_back_personal(client, upstream):
+    upstream.mode = "ok"
+    raw = client.chat.completions.with_raw_response.create(
+        model="remote", messages=[{"role": "user", "content": f"Please email {EMAIL} the figures"}], max_tokens=20)
+    sent = json.dumps(upstream.bodies[-1])
+    assert EMAIL not in sent and "[EMAIL_1]" in sent
+    assert EMAIL in raw.parse().choices[0].message.content  # the echo came back re-personalised
+    assert raw.headers["x-slmkit-tier"] == "remote"
+
+
+def test_remote_failures_fall_back_and_the_breaker_opens_then_closes(client, upstream, server):
+    upstream.mode = "error"
+    tiers = []
+    for _ in range(3):
+        raw = client.chat.completions.with_raw_response.create(
+            model="remote", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+        tiers.append((raw.headers["x-slmkit-tier"], raw.headers.get("x-slmkit-fallback", "")))
+    assert all(tier == "small" for tier, _ in tiers)
+    assert "HTTP 500" in tiers[0][1] and "circuit open" in tiers[2][1]
+    metrics = httpx.get(server["base"] + "/metrics").text
+    assert 'slmkit_breaker_open{backend="' + upstream.url + '/chat/completions"} 1' in metrics
+    upstream.mode = "ok"
+    from slmkit.router.resilience import all_breakers
+
+    all_breakers()[upstream.url + "/chat/completions"].cooldown_s = 0.0  # skip the wait: the trial goes now
+    raw = client.chat.completions.with_raw_response.create(
+        model="remote", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    assert raw.headers["x-slmkit-tier"] == "remote"
+    assert 'slmkit_breaker_open{backend="' + upstream.url + '/chat/completions"} 0' in \
+        httpx.get(server["base"] + "/metrics").text
+
+
+@pytest.mark.parametrize(("mode", "says"), [("hang", "within 1 s"), ("garbage", "not a chat completion")])
+def test_timeouts_and_garbage_fall_back_marked(client, upstream, mode, says):
+    from slmkit.router.resilience import all_breakers
+
+    for breaker in all_breakers().values():
+        breaker.success()  # start closed, whatever earlier tests did
+    upstream.mode = mode
+    raw = client.chat.completions.with_raw_response.create(
+        model="remote", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    assert raw.headers["x-slmkit-tier"] == "small" and says in raw.headers["x-slmkit-fallback"]
+    upstream.mode = "ok"
+
+
+def test_stream_cut_mid_answer_ends_in_an_openai_error_and_is_logged(client, upstream, server):
+    from slmkit.router.resilience import all_breakers
+
+    for breaker in all_breakers().values():
+        breaker.success()
+    upstream.mode = "cut"
+    got = []
+    with pytest.raises(openai.APIError, match="stopped in the middle"):
+        for chunk in client.chat.completions.create(model="remote", stream=True, max_tokens=20,
+                                                    messages=[{"role": "user", "content": "one two three four"}]):
+            got.append(chunk)
+    assert got  # the pieces before the cut did arrive
+    upstream.mode = "ok"
+    store = server["app"].state.gateway.store
+    deadline = time.time() + 10  # the server finishes its side of the stream after the client gave up
+    while not any(r["status"] == 502 and "stopped in the middle" in (r["error"] or "") for r in store.requests(50)):
+        assert time.time() < deadline, "the cut stream never reached the request log"
+        time.sleep(0.2)
+
+
+def test_request_log_keeps_content_redacted(client, server):
+    client.chat.completions.create(model="small", max_tokens=4,
+                                   messages=[{"role": "user", "content": f"My address is {EMAIL}, say ok"}])
+    rows = server["app"].state.gateway.store.requests(20)
+    contents = [r["content"] or "" for r in rows]
+    assert any("[EMAIL_1]" in c for c in contents) and not any(EMAIL in c for c in contents)
+    metrics = httpx.get(server["base"] + "/metrics").text
+    assert "slmkit_requests_total{" in metrics and "slmkit_request_duration_seconds_bucket" in metrics
+
+
+def test_keys_rate_limits_budget_and_revocation(server):
+    store = server["app"].state.gateway.store
+    key, secret = store.create_key("ci", rpm=2)
+    server["app"].state.gateway._keys_cache = (0.0, 0)  # take effect now, not in 2 s
+    base = server["base"]
+    assert httpx.get(base + "/v1/models").status_code == 401
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert [httpx.get(base + "/v1/models", headers=headers).status_code for _ in range(3)] == [200, 200, 429]
+    store.revoke_key(key.id)
+    server["app"].state.gateway._keys_cache = (0.0, 0)
+    assert httpx.get(base + "/healthz").status_code == 200
+    assert httpx.get(base + "/v1/models").status_code == 200  # no active key left: open again on loopback
+    assert all(k.revoked for k in store.list_keys())
+
+
+def test_openapi_schema_covers_every_endpoint(server):
+    spec = httpx.get(server["base"] + "/openapi.json").json()
+    assert {"/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/moderations", "/v1/skills/{name}",
+            "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    skills = spec["paths"]["/v1/skills/{name}"]["post"]["parameters"][0]["schema"]
+    assert "sentiment" in json.dumps(skills)
