@@ -57,7 +57,7 @@ baseline: .venv-baseline/.installed
 # the peer import slmkit's encoder from the main venv, so both run the same ONNX model.
 .venv-peers/.installed: $(VENV)/.installed
 	$(PYTHON) -m venv .venv-peers
-	.venv-peers/bin/pip install -q semantic-router==1.1.1
+	.venv-peers/bin/pip install -q semantic-router==1.1.1 'litellm[proxy]==1.106.2'
 	echo "import site; site.addsitedir('$(CURDIR)/$(VENV)/lib/python3.11/site-packages')" \
 		> .venv-peers/lib/python3.11/site-packages/zz-slmkit.pth
 	touch $@
@@ -78,6 +78,7 @@ bench: setup baseline peers
 	$(BIN)/slmkit bench specialists
 	$(BIN)/slmkit bench semantic-routes
 	$(BIN)/slmkit bench route
+	$(BIN)/slmkit bench gateway
 
 clean:
 	rm -rf $(VENV) .venv-baseline .venv-peers

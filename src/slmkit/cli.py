@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from slmkit.errors import InvalidInputError, SlmkitError
-from slmkit.gateway_cli import keys_app, serve_cmd
+from slmkit.gateway_cli import bench_gateway_cmd, bench_soak_cmd, keys_app, serve_cmd
 from slmkit.route_cli import bench_route_cmd, bench_semantic_cmd, route_app
 
 app = typer.Typer(help="slmkit: small local models for narrow jobs.", no_args_is_help=True,
@@ -34,6 +34,8 @@ app.add_typer(keys_app, name="keys")
 app.command("serve")(serve_cmd)
 bench_app.command("route")(bench_route_cmd)
 bench_app.command("semantic-routes")(bench_semantic_cmd)
+bench_app.command("gateway")(bench_gateway_cmd)
+bench_app.command("soak")(bench_soak_cmd)
 
 console = Console(stderr=True)
 out = Console()

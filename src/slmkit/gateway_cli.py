@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -92,3 +93,62 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_..
     """Revoke a key: requests with it are refused within 2 seconds."""
     _store().revoke_key(key_id)
     _ui().console.print(f"revoked {key_id}")
+
+
+def bench_gateway_cmd(
+    litellm: Annotated[str | None, typer.Option(help="The LiteLLM proxy executable (from `make peers`).")]
+    = ".venv-peers/bin/litellm",
+    no_peer: Annotated[bool, typer.Option("--no-peer", help="Measure slmkit only.")] = False,
+    requests: Annotated[int, typer.Option(min=50, help="Sequential requests per target for latency.")] = 400,
+    seconds: Annotated[float, typer.Option(min=1.0, help="Seconds per concurrency level for throughput.")] = 5.0,
+    out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None,
+) -> None:
+    """Gateway overhead (added latency p50/p95/p99, max sustained req/s) vs the LiteLLM proxy, same upstream."""
+    from slmkit.evals.bench_gateway import bench_gateway
+    from slmkit.evals.report import default_out, write_json
+
+    ui = _ui()
+    peer = None if no_peer else litellm
+    if peer and not Path(peer).exists():
+        raise InvalidInputError(f"{peer} not found: run `make peers` (or pass --no-peer)")
+    with ui.progress_bar("gateway bench (latency, then load, per target)", 6 if peer else 4) as advance:
+        result = bench_gateway(peer, requests, seconds, progress=advance)
+    table = Table(title=f"pass-through to an instant upstream, {requests} sequential requests, "
+                        f"load {seconds:g} s per concurrency level")
+    for col in ("target", "p50 ms", "added p50", "added p95", "added p99", "max sustained req/s"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for name, row in result["targets"].items():
+        table.add_row(name, f"{row['latency_p50_ms']:.2f}", f"{row['added_p50_ms']:.2f}",
+                      f"{row['added_p95_ms']:.2f}", f"{row['added_p99_ms']:.2f}", f"{row['max_sustained_rps']:.0f}")
+    ui.out.print(table)
+    if "ratio_added_p50" in result:
+        ui.out.print(f"slmkit / LiteLLM: added p50 latency {result['ratio_added_p50']:.2f}x, "
+                     f"throughput {result['ratio_rps']:.2f}x")
+    spec = result["routed_to_specialist_ms"]
+    ui.out.print(f"routed request answered by a specialist (sentiment), end to end: p50 {spec['p50']:.1f} ms, "
+                 f"p95 {spec['p95']:.1f} ms")
+    path = write_json(out_path or default_out("bench", "gateway"), result)
+    ui.console.print(f"report: {path}")
+
+
+def bench_soak_cmd(
+    minutes: Annotated[float, typer.Option(min=0.1, help="How long to hold the load.")] = 10.0,
+    rps: Annotated[float, typer.Option(min=0.1, help="Requests per second (open loop).")] = 10.0,
+    out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None,
+) -> None:
+    """A steady mixed load on a real gateway for minutes: errors, latency, and memory at start and end."""
+    from slmkit.evals.report import default_out, write_json
+    from slmkit.evals.soak import soak
+
+    ui = _ui()
+    with ui.console.status(f"soak: {rps:g} req/s for {minutes:g} min..."):
+        result = soak(minutes, rps)
+    rss = result["rss_mb"]
+    ui.out.print(f"{result['requests']} requests, {result['errors']} errors, {result['logged_requests']} of "
+                 f"{result['sent_requests']} sent (warm-up included) in the request log; latency p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
+                 f"p99 {result['p99_ms']:.1f} ms")
+    ui.out.print(f"server RSS: start {rss[0][1]:.0f} MB, end {rss[-1][1]:.0f} MB, max {max(m for _, m in rss):.0f} MB")
+    for sample in result["error_samples"]:
+        ui.out.print(f"  error: {sample}")
+    path = write_json(out_path or default_out("bench", "soak"), result)
+    ui.console.print(f"report: {path}")

@@ -119,7 +119,7 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
         from slmkit.guard.guard import Guard
         from slmkit.router.router import Router
 
-        router = Router(settings.router, guard=Guard(settings.guard))
+        router = Router(settings.router, guard=None if settings.guard.is_off else Guard(settings.guard))
     mode = settings.gateway.log_content
     store = GatewayStore(settings.data_dir / "gateway.sqlite",
                          content_filter=_mask_pii if mode == "redacted" else None, keep_content=mode != "none")

@@ -33,6 +33,12 @@ class GuardPolicy(BaseModel):
     local_only_labels: list[str] = Field(default_factory=list)
     label_head: str | None = None  # name of a trained classify head; needed when local_only_labels is set
 
+    @property
+    def is_off(self) -> bool:
+        """Nothing to check or change: text may go anywhere as written."""
+        return (self.redact == "off" and self.moderation == "off" and self.injection == "off"
+                and not self.local_only_labels and self.unredacted_pii_remote == "allow")
+
     @field_validator("pii_types")
     @classmethod
     def _known_types(cls, value: list[str] | None) -> list[str] | None:

@@ -105,6 +105,7 @@ class RemoteTier:
         self.config = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
         self.breaker = breaker_for(self.url, config.breaker_failures, config.breaker_cooldown_s)
+        self._client: Any = None  # one pooled connection set per tier: no TCP set-up per request
 
     def warm_up(self) -> RemoteTier:
         return self  # nothing to load; reachability is found out on the first call
@@ -175,7 +176,10 @@ class RemoteTier:
         body = self._body(messages, max_tokens, scored, json_schema)
 
         def call(httpx):  # noqa: ANN001, ANN202
-            response = httpx.post(self.url, json=body, headers=self._headers(), timeout=self.config.timeout_s)
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.config.timeout_s,
+                                            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+            response = self._client.post(self.url, json=body, headers=self._headers())
             self._check_status(response)
             try:
                 data = response.json()
