@@ -70,6 +70,15 @@ class Gateway:
     _keys_cache: tuple[float, int] = (0.0, 0)
     ready: bool = False
 
+    @property
+    def skills(self) -> Any:
+        """The specialists, built on first use (also when the app runs without its lifespan, as in tests)."""
+        if self.slm is None:
+            from slmkit.api import SLM
+
+            self.slm = SLM()
+        return self.slm
+
     def keys_required(self) -> bool:
         at, count = self._keys_cache
         if time.monotonic() - at > 2.0:  # a revoked or new key takes effect within 2 s
@@ -129,9 +138,7 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
     async def lifespan(_app: FastAPI):  # noqa: ANN202
         import anyio
 
-        from slmkit.api import SLM
-
-        gateway.slm = SLM()
+        gateway.skills  # noqa: B018 - build the specialists' holder before the first request
         if warm:
             await anyio.to_thread.run_sync(router.warm_up)
         gateway.ready = True
@@ -173,7 +180,7 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
         if not items:
             raise ApiError(400, "input is empty", param="input")
         model = body.model if body.model and body.model not in ("auto", "default") else settings.embed_model
-        embed = gateway.slm._skill(("embed", model), lambda: Embed(model))
+        embed = gateway.skills._skill(("embed", model), lambda: Embed(model))
         vectors = embed.vectors(items)
         tokens = sum(len(t.split()) for t in items)
         _account(gateway, "/v1/embeddings", key, started, model=model, tier="embed", tokens=(tokens, 0))
@@ -203,7 +210,7 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
         items = [body.input] if isinstance(body.input, str) else list(body.input)
         if not items:
             raise ApiError(400, "input is empty", param="input")
-        verdicts = gateway.slm.moderate(items)
+        verdicts = gateway.skills.moderate(items)
         results = []
         for v in verdicts:
             scores = {name: round(score, 6) for name, score in v.categories}
@@ -566,7 +573,7 @@ def _dispatch_target(gateway: Gateway, target: str, text: str) -> Any:
 def _run_skill(gateway: Gateway, name: str, body: s.SkillRequest) -> list[Any]:
     from slmkit.cli import to_json
 
-    slm = gateway.slm
+    slm = gateway.skills
     items = [body.input] if isinstance(body.input, str) else list(body.input)
     if not items:
         raise ApiError(400, "input is empty", param="input")
