@@ -19,7 +19,7 @@ from slmkit.config import Settings
 from slmkit.gateway.settings import GatewaySettings
 from slmkit.guard.policy import GuardPolicy
 from slmkit.router.settings import RouterSettings, TierConfig
-from tests.upstream import Upstream
+from upstream import Upstream
 
 EMAIL = "marta.kowalska@example.org"
 
