@@ -81,3 +81,25 @@ def test_new_commands_refuse_bad_input_without_traceback(tmp_path):
         result = run_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert b"Traceback" not in result.stderr and b"error:" in result.stderr
+
+
+def test_serve_refuses_to_leave_loopback_without_a_key_and_keys_are_managed():
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", "0")
+    assert refused.returncode == 2 and b"without an API key" in refused.stderr
+    created = run_cli("keys", "create", "ci-team", "--rpm", "5")
+    assert created.returncode == 0 and created.stdout.decode().strip().startswith("sk-slm-")
+    listed = run_cli("keys", "list")
+    assert b"ci-team" in listed.stdout and b"active" in listed.stdout
+    key_id = next(w for w in listed.stdout.decode().split() if w.startswith("key_"))
+    assert run_cli("keys", "revoke", key_id).returncode == 0
+    again = run_cli("keys", "revoke", key_id)
+    assert again.returncode == 2 and b"no active key" in again.stderr
+
+
+def test_route_ask_pinned_prints_answer_then_decision_and_bad_outcomes_are_named():
+    result = run_cli("route", "ask", "--tier", "small", "--max-tokens", "4", "Say hi.",
+                     env={"SLMKIT_ROUTER__TIERS": '{"small": {"model": "smollm2-135m"}, '
+                                                  '"large": {"model": "qwen2.5-coder-0.5b"}}'})
+    assert result.returncode == 0, result.stderr.decode()
+    decision = json.loads(result.stderr.decode()[result.stderr.decode().index("{"):])
+    assert decision["tier"] == "small" and decision["strategy"] == "pinned" and decision["saving"] > 0

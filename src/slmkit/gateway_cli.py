@@ -79,7 +79,8 @@ def keys_list() -> None:
 
     ui = _ui()
     table = Table(title="gateway API keys")
-    for col in ("id", "name", "created", "status", "rpm", "token budget", "tokens used"):
+    table.add_column("id", min_width=16, no_wrap=True)  # never truncated: it is what `keys revoke` takes
+    for col in ("name", "created", "status", "rpm", "token budget", "tokens used"):
         table.add_column(col)
     for k in _store().list_keys():
         table.add_row(k.id, k.name, time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created)),

@@ -140,7 +140,7 @@ def bench_route_cmd(
     for c in bench.curves:
         op = c.operating.get("share", {})
         reach = " / ".join("-" if v is None else f"{v:.2f}" for v in c.share_for_gap.values())
-        table.add_row(c.strategy, f"{c.apgr:.3f}", reach, f"{op.get('large_share', float('nan')):.2f}",
+        table.add_row(c.strategy, "-" if c.apgr != c.apgr else f"{c.apgr:.3f}", reach, f"{op.get('large_share', float('nan')):.2f}",
                       f"{op.get('accuracy', float('nan')):.3f}", f"{op.get('of_large', float('nan')):.3f}",
                       f"{bench.costs.get(c.strategy, float('nan')):.4f}")
     ui.out.print(table)

@@ -111,7 +111,10 @@ def evaluate_route(rows: list[Outcome], small: str, large: str, outcomes_file: P
     }
     curves = []
     for name in ("always-small", "always-large"):
-        c = curve(name, scores[name][1], s_te, l_te)
+        # A fixed tier is one point, not a curve: no APGR, no share to reach.
+        share_here = 0.0 if name == "always-small" else 1.0
+        accuracy = np.array([(s_te if share_here == 0 else l_te).mean()])
+        c = Curve(name, np.array([share_here]), accuracy, float("nan"), {"50%": None, "80%": None, "95%": None})
         c.operating = {"share": operate(scores[name][1], 0.5, s_te, l_te)}
         curves.append(c)
     rnd = random_curve(s_te, l_te)
