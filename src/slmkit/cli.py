@@ -17,6 +17,7 @@ from rich.table import Table
 
 from slmkit.errors import InvalidInputError, SlmkitError
 from slmkit.gateway_cli import bench_gateway_cmd, bench_soak_cmd, keys_app, serve_cmd
+from slmkit.rag_cli import ask_cmd, bench_rag_cmd, eval_rag_cmd, ingest_cmd
 from slmkit.route_cli import bench_route_cmd, bench_semantic_cmd, route_app
 
 app = typer.Typer(help="slmkit: small local models for narrow jobs.", no_args_is_help=True,
@@ -36,6 +37,10 @@ bench_app.command("route")(bench_route_cmd)
 bench_app.command("semantic-routes")(bench_semantic_cmd)
 bench_app.command("gateway")(bench_gateway_cmd)
 bench_app.command("soak")(bench_soak_cmd)
+app.command("ingest")(ingest_cmd)
+app.command("ask")(ask_cmd)
+eval_app.command("rag")(eval_rag_cmd)
+bench_app.command("rag")(bench_rag_cmd)
 
 console = Console(stderr=True)
 out = Console()

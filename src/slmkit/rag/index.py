@@ -194,8 +194,9 @@ def check_name(name: str) -> str:
     return name
 
 
-# name -> (generation, chunk ids, matrix); shared by every Index on the same file in this process
-_VECTOR_CACHE: dict[tuple[str, str], tuple[int, Any, Any]] = {}
+# (file, collection) -> ((created, generation), chunk ids, matrix); shared by every Index on the same
+# file in this process. "created" tells a dropped and re-made collection from the old one.
+_VECTOR_CACHE: dict[tuple[str, str], tuple[tuple[float, int], Any, Any]] = {}
 _VECTOR_LOCK = threading.Lock()
 
 
@@ -399,12 +400,18 @@ class Index:
         words = [w for w in dict.fromkeys(t.replace('"', "") for t in terms) if w.strip()]
         if not words:
             return []
-        match = f"ctoken:{collection.token} AND (" + " OR ".join(f'"{w}"' for w in words) + ")"
+        match = " OR ".join(f'"{w}"' for w in words)
+        if self.query("SELECT count(*) FROM collections")[0][0] > 1:
+            # Only needed when the file holds other collections: the AND with a term that every chunk
+            # of the collection carries costs ~40% of the query on a 100k-chunk collection.
+            match = f"ctoken:{collection.token} AND ({match})"
         sql = ("SELECT rowid, bm25(chunks_fts, 0.0, 1.0, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ?")
         params: list[Any] = [match]
         if flt is not None and not flt.empty:
             condition, extra = flt.sql()
-            sql += (" AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            # "+rowid": keep the filter away from FTS5's planner, which would otherwise look each allowed
+            # row up with a MATCH of its own (0.4 s on 2,000 chunks) instead of filtering the matches.
+            sql += (" AND +rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id "
                     f"WHERE c.collection = ? AND {condition})")
             params += [collection.name, *extra]
         sql += " ORDER BY score LIMIT ?"
@@ -416,8 +423,8 @@ class Index:
         import numpy as np
 
         key = (str(self.path.resolve()), collection.name)
-        generation = self.query("SELECT generation FROM collections WHERE name = ?", (collection.name,))
-        current = int(generation[0][0]) if generation else -1
+        row = self.query("SELECT created, generation FROM collections WHERE name = ?", (collection.name,))
+        current = (float(row[0][0]), int(row[0][1])) if row else (0.0, -1)
         with _VECTOR_LOCK:
             cached = _VECTOR_CACHE.get(key)
             if cached is not None and cached[0] == current:
@@ -428,8 +435,9 @@ class Index:
             try:
                 rows = self._db.execute("SELECT id, vector FROM chunks WHERE collection = ? ORDER BY id",
                                         (collection.name,)).fetchall()
-                current = int(self._db.execute("SELECT generation FROM collections WHERE name = ?",
-                                               (collection.name,)).fetchone()[0])
+                row = self._db.execute("SELECT created, generation FROM collections WHERE name = ?",
+                                       (collection.name,)).fetchone()
+                current = (float(row[0]), int(row[1])) if row else (0.0, -1)
             finally:
                 self._db.execute("COMMIT")
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

@@ -127,9 +127,9 @@ _HTML_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquot
 
 
 def parse_html(text: str, title: str = "") -> ParsedDoc:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser  # selectolax 1.0 removed the Modest backend
 
-    tree = HTMLParser(text)
+    tree = LexborHTMLParser(text)
     for junk in tree.css("script, style, noscript, template, nav, svg, head > *:not(title)"):
         junk.decompose()
     page_title = tree.css_first("title")
@@ -179,25 +179,43 @@ def parse_html(text: str, title: str = "") -> ParsedDoc:
     return ParsedDoc(title, merged, "html")
 
 
-def _pdf_paragraphs(page_text: str) -> list[str]:
+def _pdf_blocks(page_text: str, page: int) -> list[Block]:
     """pypdf gives one line per printed line and rarely blank lines between paragraphs: a line
-    that ends a sentence and is visibly shorter than the page's full lines closes a paragraph."""
-    lines = [line.rstrip() for line in page_text.replace("\r", "\n").split("\n")]
-    if any(not line.strip() for line in lines):
-        return [" ".join(p.split()) for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
-    full = max((len(line) for line in lines), default=0)
-    paragraphs: list[str] = []
+    that ends a sentence and is visibly shorter than the page's full lines closes a paragraph,
+    and a short line without final punctuation before body text reads as a heading."""
+    text = page_text.replace("\r", "\n").strip()
+    if re.search(r"\n\s*\n", text):
+        lines = []
+        for part in re.split(r"\n\s*\n", text):
+            lines.extend(part.split("\n") + [""])
+    else:
+        lines = text.split("\n")
+    full = max((len(line.strip()) for line in lines), default=0)
+    blocks: list[Block] = []
     current: list[str] = []
-    for line in lines:
-        if not line.strip():
+
+    def close() -> None:
+        if current:
+            blocks.append(Block(" ".join(current), "para", page=page))
+            current.clear()
+
+    for n, raw in enumerate(lines):
+        line = raw.strip()
+        if not line:
+            close()
             continue
-        current.append(line.strip())
-        if line.rstrip().endswith((".", "!", "?", ":")) and len(line) < 0.8 * full:
-            paragraphs.append(" ".join(current))
-            current = []
-    if current:
-        paragraphs.append(" ".join(current))
-    return paragraphs
+        following = next((x.strip() for x in lines[n + 1:] if x.strip()), "")
+        after_sentence = not current or current[-1].endswith((".", "!", "?"))
+        if (after_sentence and len(line.split()) <= 8 and line[0].isupper()
+                and not line.endswith((".", ",", ";", ":")) and len(following) > len(line)):
+            close()
+            blocks.append(Block(line, "heading", 2, page=page))
+            continue
+        current.append(line)
+        if line.endswith((".", "!", "?", ":")) and len(line) < 0.8 * full:
+            close()
+    close()
+    return blocks
 
 
 def parse_pdf(data: bytes, title: str = "") -> ParsedDoc:
@@ -214,9 +232,11 @@ def parse_pdf(data: bytes, title: str = "") -> ParsedDoc:
             reader.decrypt("")  # many "protected" PDFs only restrict printing; a real password fails below
         pages = [page.extract_text() or "" for page in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+    except PdfReadError as exc:
         raise InvalidInputError(f"cannot read PDF: {exc}") from None
-    blocks = [Block(p, "para", page=n) for n, text in enumerate(pages, start=1) for p in _pdf_paragraphs(text)]
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere in pypdf; skip it, don't stop the ingest
+        raise InvalidInputError(f"cannot read PDF ({type(exc).__name__}: {exc})") from None
+    blocks = [b for n, text in enumerate(pages, start=1) for b in _pdf_blocks(text, n)]
     return ParsedDoc(title or str(meta_title), blocks, "pdf")
 
 

@@ -184,7 +184,8 @@ class Retriever:
         import numpy as np
 
         c = self.config
-        head = self._rows(fused, c.rerank_depth + 10)[: c.rerank_depth]
+        rows = self._rows(fused, c.rerank_depth + k * 2 + 10)
+        head = rows[: c.rerank_depth]
         if not head:
             return []
         texts = [row.embed_text for row, _ in head]
@@ -202,8 +203,7 @@ class Retriever:
             final = (1 - c.rerank_blend) * r.score + c.rerank_blend * fused_of.get(row.id, 0.0) / top_rrf
             scored.append(Hit(row, final, r.dense, bm25_of.get(row.id)))
         scored.sort(key=lambda h: -h.score)
-        rest = [Hit(row, 0.0, cosine(row.id), bm25_of.get(row.id))
-                for row, _ in self._rows(fused, c.rerank_depth + k * 2 + 10)[len(head):]]
+        rest = [Hit(row, 0.0, cosine(row.id), bm25_of.get(row.id)) for row, _ in rows[len(head):]]
         return (scored + rest)[:k]
 
     def search(self, query: str, k: int = 5, mode: Mode = "rerank", flt: Filter | None = None) -> list[Hit]:
