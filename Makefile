@@ -71,6 +71,7 @@ eval: setup
 	$(BIN)/slmkit eval pii
 	$(BIN)/slmkit eval moderate
 	$(BIN)/slmkit eval extract
+	$(BIN)/slmkit eval rag --dataset squad
 
 bench: setup baseline peers
 	$(BIN)/slmkit bench encoders --threads 1
@@ -79,6 +80,7 @@ bench: setup baseline peers
 	$(BIN)/slmkit bench semantic-routes
 	$(BIN)/slmkit bench route
 	$(BIN)/slmkit bench gateway
+	$(BIN)/slmkit bench rag
 
 clean:
 	rm -rf $(VENV) .venv-baseline .venv-peers
