@@ -23,10 +23,12 @@ NOT_FOUND = "Not found in the documents."
 
 # P(answer is in the collection) = sigmoid(a * cosine + b * coverage + c), from the top re-ranked chunk:
 # its cosine similarity to the question and the share of the question's content words it contains.
-# Fitted by logistic regression in `slmkit eval rag` (SQuAD dev: questions against the full collection vs the same
-# questions with their whole article filtered out); the report prints the fit and its held-out rates.
-CONFIDENCE_WEIGHTS = (6.53, 5.78, -5.72)
-DEFAULT_THRESHOLD = 0.5
+# Fitted by `slmkit eval rag` (logistic regression; SQuAD v1.1 dev, 300 seeded questions asked against the
+# full collection and again with their whole article filtered out); the threshold maximises
+# Youden's J on that half. On the other 300 questions: AUC 0.963, 95.7% of answerable questions
+# answered, 85.3% of not-in-collection questions refused. Other domains may want their own threshold.
+CONFIDENCE_WEIGHTS = (11.278, 6.499, -8.072)
+DEFAULT_THRESHOLD = 0.396
 
 # Tried on the 0.5B generator: told to reply NOT_FOUND "if the sources do not contain the answer",
 # it refused questions its sources answered word for word, so refusal is left to the calibrated
