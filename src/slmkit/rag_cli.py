@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from slmkit.errors import InvalidInputError
 
@@ -62,7 +63,7 @@ def ingest_cmd(
     ui = _ui()
     files, skipped = scan(path)
     for name, why in skipped:
-        ui.console.print(f"[yellow]skipped[/yellow] {name}: {why}")
+        ui.console.print(f"[yellow]skipped[/yellow] {escape(name)}: {escape(why)}")
     index = _index(index_path)
     try:
         with ui.progress_bar(f"ingest into {collection}", len(files)) as advance:
@@ -72,7 +73,7 @@ def ingest_cmd(
     finally:
         index.close()
     for name, why in report.skipped:  # files that could not be read or parsed (the scan's skips are above)
-        ui.console.print(f"[yellow]skipped[/yellow] {name}: {why}")
+        ui.console.print(f"[yellow]skipped[/yellow] {escape(name)}: {escape(why)}")
     summary = {k: v for k, v in report.__dict__.items() if k != "skipped"}
     summary.update(skipped=len(skipped) + len(report.skipped), seconds=round(report.seconds, 2), collection_documents=stats["documents"],
                    collection_chunks=stats["chunks"], index_bytes=stats["bytes"], index=str(index.path))
@@ -99,7 +100,7 @@ def ask_cmd(
                                                 "else holds a core).")] = None,
     index_path: IndexOption = None,
 ) -> None:
-    """Answer from a collection with citations [n] -> file and chunk; 'Not found in the documents.' when it cannot."""
+    """Answer from a collection with numbered citations (file and chunk); 'Not found in the documents.' when it cannot."""
     from slmkit.rag.answer import Answerer
     from slmkit.rag.index import Filter
 
