@@ -17,6 +17,7 @@ from rich.table import Table
 
 from slmkit.errors import InvalidInputError, SlmkitError
 from slmkit.gateway_cli import bench_gateway_cmd, bench_soak_cmd, keys_app, serve_cmd
+from slmkit.plan_cli import eval_plan_cmd, plan_cmd, workflow_app
 from slmkit.rag_cli import ask_cmd, bench_rag_cmd, eval_rag_cmd, ingest_cmd
 from slmkit.route_cli import bench_route_cmd, bench_semantic_cmd, route_app
 
@@ -41,6 +42,9 @@ app.command("ingest")(ingest_cmd)
 app.command("ask")(ask_cmd)
 eval_app.command("rag")(eval_rag_cmd)
 bench_app.command("rag")(bench_rag_cmd)
+app.command("plan")(plan_cmd)
+app.add_typer(workflow_app, name="workflow")
+eval_app.command("plan")(eval_plan_cmd)
 
 console = Console(stderr=True)
 out = Console()

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from slmkit.guard.policy import GuardPolicy
 from slmkit.gateway.settings import GatewaySettings
+from slmkit.plan.settings import PlanSettings
 from slmkit.router.settings import RouterSettings
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     guard: GuardPolicy = Field(default_factory=GuardPolicy, description="What happens to text bound for a model.")
     router: RouterSettings = Field(default_factory=RouterSettings, description="Tiers, their costs, and routing.")
     gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="The OpenAI-compatible server.")
+    plan: PlanSettings = Field(default_factory=PlanSettings, description="The planner, executor and workflows.")
 
     @field_validator("data_dir", "cache_dir", mode="after")
     @classmethod

@@ -1,0 +1,312 @@
+"""The tools slmkit ships: every specialist, RAG search and answer, the generator tiers, arithmetic,
+department queues, and the hidden ``compose`` step that writes a planned run's answer.
+
+Outputs are small pydantic models rather than the skills' own dataclasses: what a later
+step can reference (``${s2.label}``) is then exactly what the schema shows the planner.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from slmkit.errors import InvalidInputError
+from slmkit.plan.tools import ToolRegistry
+
+
+class Label(BaseModel):
+    label: str | None = Field(description="the chosen label; null when none fits")
+    top: str
+    score: float
+
+
+class Sentiment(BaseModel):
+    label: Literal["positive", "negative"]
+    score: float
+
+
+class Span(BaseModel):
+    text: str
+    label: str
+    start: int
+    end: int
+
+
+class Spans(BaseModel):
+    spans: list[Span]
+    count: int
+
+
+class Redacted(BaseModel):
+    text: str
+    replaced: list[str] = Field(description="the types replaced, in order; never the values")
+
+
+class Moderation(BaseModel):
+    flagged: bool
+    score: float
+    categories: list[str]
+    injection: bool
+
+
+class Language(BaseModel):
+    lang: str
+    score: float
+
+
+class Text(BaseModel):
+    text: str
+
+
+class Extracted(BaseModel):
+    data: dict[str, Any]
+
+
+class Ranked(BaseModel):
+    passages: list[str]
+    scores: list[float]
+
+
+class Passage(BaseModel):
+    source: str
+    text: str
+    score: float
+
+
+class Passages(BaseModel):
+    passages: list[Passage]
+    text: str = Field(description="the passages joined, each with its source")
+
+
+class DocAnswer(BaseModel):
+    text: str
+    found: bool
+    citations: list[str]
+
+
+class Generated(BaseModel):
+    text: str
+    tier: str
+    cost_usd: float
+
+
+class Number(BaseModel):
+    value: float
+    text: str
+
+
+class Queued(BaseModel):
+    queue: str
+    id: int
+    text: str
+
+
+def builtin_tools(slm: Any = None, router: Any = None) -> ToolRegistry:
+    """The shipped tools bound to ``slm`` (an ``SLM``) and ``router`` (a ``Router``), built when first needed."""
+    crew = _Crew(slm, router)
+    reg = ToolRegistry()
+    skill = _skill_account
+
+    @reg.tool(account=skill("sentiment"), timeout_s=30)
+    def sentiment(text: str) -> Sentiment:
+        """Is the text positive or negative (reviews, feedback, messages)."""
+        r = crew.slm.sentiment(text)
+        return Sentiment(label=r.label, score=r.score)
+
+    @reg.tool(account=skill("classify"), timeout_s=30)
+    def classify(text: str, labels: list[str] | dict[str, str]) -> Label:
+        """Pick the best of the given labels for a text (topic, intent, department); labels may map to descriptions."""
+        r = crew.slm.classify(text, labels=labels)
+        return Label(label=r.label, top=r.top, score=r.score)
+
+    @reg.tool(account=skill("entities"), timeout_s=30)
+    def entities(text: str) -> Spans:
+        """Find named entities: people, places, organisations, dates, amounts."""
+        found = [Span(text=e.text, label=e.label, start=e.start, end=e.end) for e in crew.slm.entities(text)]
+        return Spans(spans=found, count=len(found))
+
+    @reg.tool(account=skill("pii"), timeout_s=30)
+    def pii(text: str) -> Spans:
+        """Find personal data: names, e-mails, phones, card numbers, IBANs, addresses, IDs."""
+        found = [Span(text=p.text, label=p.type, start=p.start, end=p.end) for p in crew.slm.pii(text)]
+        return Spans(spans=found, count=len(found))
+
+    @reg.tool(account=skill("redact"), timeout_s=30)
+    def redact(text: str, mode: Literal["mask", "hash"] = "mask") -> Redacted:
+        """Replace personal data in a text with placeholders such as [PERSON_1]."""
+        r = crew.slm.redact(text, mode=mode)
+        return Redacted(text=r.text, replaced=[kind for kind, _ in r.replacements])
+
+    @reg.tool(account=skill("moderate"), timeout_s=30)
+    def moderate(text: str) -> Moderation:
+        """Score a text for toxicity, abuse and prompt injection."""
+        r = crew.slm.moderate(text)
+        return Moderation(flagged=r.flagged, score=r.score, categories=[c for c, _ in r.categories],
+                          injection=bool(r.injection and r.injection.detected))
+
+    @reg.tool(account=skill("langid"), timeout_s=30)
+    def langid(text: str) -> Language:
+        """Which language a text is written in."""
+        r = crew.slm.langid(text)
+        return Language(lang=r.lang, score=r.score)
+
+    @reg.tool(account=_tokens_account("summarize"), timeout_s=180, retries=1)
+    def summarize(text: str, max_words: int = 60) -> Text:
+        """Summarise a text in at most max_words words."""
+        return Text(text=crew.slm.summarize(text, max_words=max_words).text)
+
+    @reg.tool(account=_tokens_account("extract"), timeout_s=180)
+    def extract(text: str, fields: list[str]) -> Extracted:
+        """Pull the named fields out of a text as JSON (names, dates, amounts, order numbers...)."""
+        if not fields:
+            raise InvalidInputError("extract needs at least one field name")
+        schema = {"type": "object", "properties": {f: {"type": ["string", "null"]} for f in fields},
+                  "required": list(fields)}
+        return Extracted(data=crew.slm.extract(text, schema=schema).data)
+
+    @reg.tool(account=skill("rerank"), timeout_s=30)
+    def rerank(query: str, passages: list[str], top_k: int = 3) -> Ranked:
+        """Order passages by how well they answer a query; keep the best top_k."""
+        ranked = crew.slm.rerank(query, passages, top_k=top_k)
+        return Ranked(passages=[r.text for r in ranked], scores=[r.score for r in ranked])
+
+    @reg.tool(account=skill("search"), timeout_s=60)
+    def search(query: str, collection: str, k: int = 4) -> Passages:
+        """Search an ingested document collection; returns the best passages with their sources."""
+        hits = crew.retriever(collection).search(query, k, "rerank")
+        found = [Passage(source=h.source, text=h.chunk.text, score=h.score) for h in hits]
+        return Passages(passages=found, text="\n\n".join(f"[{p.source}] {p.text}" for p in found))
+
+    @reg.tool(account=_tokens_account("ask_docs"), timeout_s=180)
+    def ask_docs(question: str, collection: str) -> DocAnswer:
+        """Answer a question from an ingested document collection, with citations."""
+        a = crew.answerer(collection).ask(question)
+        return DocAnswer(text=a.text, found=a.found, citations=[f"{c.source}#{c.chunk}" for c in a.citations])
+
+    @reg.tool(account=lambda out: (out["tier"], out["cost_usd"]), timeout_s=300, retries=1,
+              fallback=("generate", {"tier": "small"}))
+    def generate(prompt: str, tier: Literal["auto", "small", "large"] = "auto", max_tokens: int = 256) -> Generated:
+        """Write text with a language model: drafts, plans, explanations, translations, answers from knowledge."""
+        return crew.generate(prompt, tier, max_tokens)
+
+    @reg.tool(account=skill("calculate"), timeout_s=5)
+    def calculate(expression: str) -> Number:
+        """Evaluate arithmetic such as (120 * 0.85) / 3 (+ - * / // % ** and parentheses)."""
+        value = safe_eval(expression)
+        return Number(value=value, text=f"{value:g}")
+
+    @reg.tool(account=skill("enqueue"), timeout_s=30)
+    def enqueue(queue: str, text: str) -> Queued:
+        """File a text in a named work queue (a department's inbox) on this machine."""
+        from slmkit.plan.queues import Queues
+
+        item = Queues().put(queue, text)
+        return Queued(queue=item.queue, id=item.id, text=item.text)
+
+    @reg.tool(account=lambda out: (out["tier"], out["cost_usd"]), timeout_s=300, hidden=True)
+    def compose(request: str, results: str, max_tokens: int = 384) -> Generated:
+        """Write the final answer to a request from the results of the steps that ran."""
+        prompt = (f"Request: {request}\n\nResults of the steps that were run:\n{results}\n\n"
+                  "Using these results, write the answer to the request. Where a step failed, say what is "
+                  "missing instead of inventing it.")
+        return crew.generate(prompt, "small", max_tokens)
+
+    return reg
+
+
+class _Crew:
+    """The models behind the tools, created on first use and shared by every step."""
+
+    def __init__(self, slm: Any, router: Any) -> None:
+        self._slm, self._router = slm, router
+        self._retrievers: dict[str, Any] = {}
+        self._answerers: dict[str, Any] = {}
+
+    @property
+    def slm(self) -> Any:
+        if self._slm is None:
+            from slmkit.api import SLM
+
+            self._slm = SLM()
+        return self._slm
+
+    @property
+    def router(self) -> Any:
+        if self._router is None:
+            from slmkit.router.router import Router
+
+            self._router = Router()
+        return self._router
+
+    def generate(self, prompt: str, tier: str, max_tokens: int) -> Generated:
+        s = self.router.settings
+        pinned = {"small": s.small_tier, "large": s.large_tier}.get(tier)
+        routed = self.router.run([{"role": "user", "content": prompt}], tier=pinned, max_tokens=max_tokens)
+        if routed.answer is None:  # a semantic route pointed at a skill: ask the small tier instead
+            routed = self.router.run([{"role": "user", "content": prompt}], tier=s.small_tier, max_tokens=max_tokens)
+        return Generated(text=routed.answer.completion.text.strip(), tier=routed.decision.tier,
+                         cost_usd=routed.decision.cost)
+
+    def retriever(self, collection: str) -> Any:
+        if collection not in self._retrievers:
+            from slmkit.rag.retrieve import Retriever
+
+            self._retrievers[collection] = Retriever(collection).warm_up()
+        return self._retrievers[collection]
+
+    def answerer(self, collection: str) -> Any:
+        if collection not in self._answerers:
+            from slmkit.rag.answer import Answerer
+
+            self._answerers[collection] = Answerer(collection, retriever=self.retriever(collection))
+        return self._answerers[collection]
+
+
+def _skill_account(name: str):  # noqa: ANN202
+    return lambda _out: (f"skill:{name}", 0.0)
+
+
+def _tokens_account(name: str):  # noqa: ANN202
+    # summarize, extract and ask_docs run on the local small generator; its cost per call is
+    # negligible next to a remote tier and is not itemised here.
+    return lambda _out: (f"skill:{name}", 0.0)
+
+
+_OPS: dict[type, Any] = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+                         ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+                         ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def safe_eval(expression: str) -> float:
+    """Arithmetic on numbers only: no names, calls or attributes, so a plan cannot run code through it."""
+    # "15% of 240" and "240 * 15%" are how people write percentages
+    text = re.sub(r"(\d+(?:\.\d+)?)\s*%\s*of\s*", r"(\1/100)*", expression, flags=re.IGNORECASE)
+    text = re.sub(r"(\d+(?:\.\d+)?)\s*%", r"(\1/100)", text).replace("^", "**").replace(",", "")
+    text = re.sub(r"\s*(?:×|x)\s*(?=[\d(])", "*", text)
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise InvalidInputError(f"not an arithmetic expression: {expression!r}") from None
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            left, right = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Pow) and abs(right) > 100:
+                raise InvalidInputError("exponent too large")
+            return _OPS[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](ev(node.operand))
+        raise InvalidInputError(f"only numbers and + - * / // % ** are allowed: {expression!r}")
+
+    try:
+        return float(ev(tree))
+    except ZeroDivisionError:
+        raise InvalidInputError(f"division by zero in {expression!r}") from None

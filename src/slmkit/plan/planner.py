@@ -1,0 +1,239 @@
+"""The planner: a generator writes the step graph under a grammar, then it is checked and mended.
+
+The grammar is built from the registry: every step is one of the tools with that tool's
+argument schema, and ids come from a fixed set, so the model cannot name a tool that does
+not exist or pass an argument of the wrong type. What a grammar cannot enforce (references
+to earlier steps, missing dependencies, cycles) is checked by ``graph.validate``: mended by
+``graph.repair`` where no judgement is needed, otherwise sent back to the model with the
+complaints, a bounded number of times. In ``auto`` the large tier plans requests that look
+hard and takes over when the small tier's plans stay invalid; if every attempt fails the
+request becomes a one-step plan (``generate``), so a run always has a valid plan and the
+trace says which of these happened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from slmkit.errors import InvalidInputError, SlmkitError
+from slmkit.plan.graph import Plan, Problem, Step, parse, repair, validate
+from slmkit.plan.settings import PlannerChoice, PlanSettings
+from slmkit.plan.tools import ToolRegistry
+
+_RULES = """You plan how to carry out a user's request with tools. Split the request into the fewest steps that \
+cover every part of it (usually 1 to 5); each step calls one tool. Copy the text a tool must work on into its \
+args. A step can use an earlier step's output by writing ${s1} (the output as text) or ${s1.field} in its args, \
+and must then list that step in depends_on. Steps that do not need each other's output have no dependency, so \
+they run in parallel. ${s1.field} may only name a field listed after -> for that step's tool. Use generate \
+only for writing or knowledge no other tool covers. Do not add a step that writes the final answer: it is \
+written from the steps' results."""
+
+_EXAMPLES = [
+    ("Translate 'see you tomorrow' into Spanish, and is this review positive or negative: 'The hotel room was "
+     "filthy and the staff ignored us.'",
+     [{"id": "s1", "tool": "generate", "args": {"prompt": "Translate 'see you tomorrow' into Spanish."},
+       "depends_on": []},
+      {"id": "s2", "tool": "sentiment", "args": {"text": "The hotel room was filthy and the staff ignored us."},
+       "depends_on": []}]),
+    ("Which language is this message in, and does it contain personal data? 'Hola, soy Pedro Ruiz, mi correo es "
+     "pedro.ruiz@correo.es'",
+     [{"id": "s1", "tool": "langid", "args": {"text": "Hola, soy Pedro Ruiz, mi correo es pedro.ruiz@correo.es"},
+       "depends_on": []},
+      {"id": "s2", "tool": "pii", "args": {"text": "Hola, soy Pedro Ruiz, mi correo es pedro.ruiz@correo.es"},
+       "depends_on": []}]),
+    ("Remove the personal data from this note and then summarise it: 'Call Maria Lopez on 0612345678 about the "
+     "broken boiler at the Delft office; the repair is urgent and the landlord has not replied in a week.'",
+     [{"id": "s1", "tool": "redact", "args": {"text": "Call Maria Lopez on 0612345678 about the broken boiler at "
+                                                      "the Delft office; the repair is urgent and the landlord has "
+                                                      "not replied in a week."}, "depends_on": []},
+      {"id": "s2", "tool": "summarize", "args": {"text": "${s1.text}"}, "depends_on": ["s1"]}]),
+    ("What is 12 times 7.5, and explain in two sentences what compound interest is.",
+     [{"id": "s1", "tool": "calculate", "args": {"expression": "12 * 7.5"}, "depends_on": []},
+      {"id": "s2", "tool": "generate", "args": {"prompt": "Explain in two sentences what compound interest is."},
+       "depends_on": []}]),
+]
+
+_SEPARATORS = re.compile(r",\s+(?:and\s+|then\s+)?|\s+and\s+(?:then\s+)?|;\s*|\.\s+(?=[A-Z])|\s+then\s+|\?\s+",
+                         re.IGNORECASE)
+
+
+@dataclass
+class Attempt:
+    tier: str
+    valid_as_written: bool
+    problems: list[str] = field(default_factory=list)  # after repair; empty means accepted
+    repairs: list[str] = field(default_factory=list)
+    latency_ms: float = 0.0
+    cost_usd: float = 0.0
+    error: str | None = None  # the tier failed to answer at all
+
+
+@dataclass
+class Planning:
+    planner: str  # the tier that wrote the accepted plan, or "fallback"
+    reason: str
+    attempts: list[Attempt] = field(default_factory=list)
+    latency_ms: float = 0.0
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(a.cost_usd for a in self.attempts)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {**asdict(self), "cost_usd": self.cost_usd}
+
+
+def count_tasks(request: str) -> int:
+    """How many separate asks a request seems to hold: clauses split on commas, 'and', 'then', ';'
+    and sentence ends. A cheap signal for sending a planning job to the large tier."""
+    return len([p for p in _SEPARATORS.split(request) if len(p.split()) >= 2])
+
+
+class Planner:
+    def __init__(self, registry: ToolRegistry, router: Any = None, settings: PlanSettings | None = None) -> None:
+        from slmkit.config import get_settings
+
+        self.registry = registry
+        self.settings = settings or get_settings().plan
+        self._router = router
+        self._schema: dict[str, Any] | None = None
+
+    @property
+    def router(self) -> Any:
+        if self._router is None:
+            from slmkit.router.router import Router
+
+            self._router = Router()
+        return self._router
+
+    def warm_up(self, planner: PlannerChoice | None = None) -> Planner:
+        """Load the planner tier(s) and compile the plan grammar once."""
+        s = self.router.settings
+        names = {"small": [s.small_tier], "large": [s.large_tier]}.get(planner or self.settings.planner,
+                                                                       [s.small_tier, s.large_tier])
+        for name in names:
+            tier = self.router.tier(name).warm_up()
+            generator = getattr(tier, "_generator", None)
+            if generator is not None:
+                generator.check_json_schema(self.schema())
+        return self
+
+    # -- the contract --------------------------------------------------------------------------
+    def plan(self, request: str, planner: PlannerChoice | None = None) -> tuple[Plan, Planning]:
+        if not isinstance(request, str) or not request.strip():
+            raise InvalidInputError("the request is empty")
+        started = time.perf_counter()
+        choice = planner or self.settings.planner
+        tiers, reason = self._tiers(request, choice)
+        planning = Planning(planner="", reason=reason)
+        for tier in tiers:
+            plan = self._plan_on(tier, request, planning)
+            if plan is not None:
+                planning.planner = tier
+                planning.latency_ms = 1000 * (time.perf_counter() - started)
+                return plan, planning
+            if tier != tiers[-1]:
+                planning.reason += f"; {tier}'s plans stayed invalid, escalated"
+        planning.planner = "fallback"
+        planning.reason += "; no valid plan from any planner tier: the request runs as one generate step"
+        planning.latency_ms = 1000 * (time.perf_counter() - started)
+        fallback = Plan([Step("s1", "generate", {"prompt": request})], request=request, source="fallback")
+        return fallback, planning
+
+    def _tiers(self, request: str, choice: PlannerChoice) -> tuple[list[str], str]:
+        s = self.router.settings
+        if choice == "small":
+            return [s.small_tier], "planner pinned to the small tier"
+        if choice == "large":
+            return [s.large_tier], "planner pinned to the large tier"
+        tasks = count_tasks(request)
+        if tasks >= self.settings.hard_request_tasks:
+            return [s.large_tier], f"{tasks} separate asks >= {self.settings.hard_request_tasks}: the large tier plans"
+        return [s.small_tier, s.large_tier], f"{tasks} separate ask(s): the small tier plans"
+
+    def _plan_on(self, tier: str, request: str, planning: Planning) -> Plan | None:
+        messages = self.messages(request)
+        for _ in range(1 + self.settings.replans):
+            t0 = time.perf_counter()
+            attempt = Attempt(tier=tier, valid_as_written=False)
+            planning.attempts.append(attempt)
+            try:
+                routed = self.router.run(messages, tier=tier, json_schema=self.schema(),
+                                         max_tokens=self.settings.plan_max_tokens)
+                attempt.cost_usd = routed.decision.cost
+                text = routed.answer.completion.text
+            except SlmkitError as exc:
+                attempt.error = str(exc)
+                attempt.latency_ms = 1000 * (time.perf_counter() - t0)
+                return None  # the tier itself is unavailable: retrying it will not help
+            plan, problems = _read(text, request, tier)
+            if plan is not None and not problems:
+                problems = validate(plan, self.registry, max_steps=self.settings.max_steps)
+                attempt.valid_as_written = not problems
+                if problems:
+                    plan = repair(plan, self.registry)
+                    attempt.repairs = plan.repairs
+                    problems = validate(plan, self.registry, max_steps=self.settings.max_steps)
+            attempt.problems = [str(p) for p in problems]
+            attempt.latency_ms = 1000 * (time.perf_counter() - t0)
+            if plan is not None and not problems:
+                return plan
+            messages = [*self.messages(request), {"role": "assistant", "content": text},
+                        {"role": "user", "content": "That plan cannot run: " + "; ".join(attempt.problems)
+                         + ". Write a corrected plan."}]
+        return None
+
+    # -- prompt and grammar ------------------------------------------------------------------------
+    def messages(self, request: str) -> list[dict[str, str]]:
+        lines = [_RULES, "", "Tools:"]
+        for t in self.registry:
+            if t.hidden:
+                continue
+            fields = list(t.output_schema().get("properties", {}))
+            lines.append(f"- {t.signature()} -> {{{', '.join(fields)}}}: {t.description}")
+        messages = [{"role": "system", "content": "\n".join(lines)}]
+        # Examples as earlier turns, not inside the system text: a 0.5B model copies examples it
+        # reads as part of its instructions into the plan it writes.
+        for ask, steps in _EXAMPLES:
+            if all(st["tool"] in self.registry for st in steps):
+                messages += [{"role": "user", "content": f"Request: {ask}"},
+                             {"role": "assistant", "content": json.dumps({"steps": steps}, ensure_ascii=False)}]
+        return [*messages, {"role": "user", "content": f"Request: {request}"}]
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema the planner's output is constrained to (and the gateway documents)."""
+        if self._schema is None:
+            ids = [f"s{i}" for i in range(1, self.settings.max_steps + 1)]
+            variants = []
+            for t in self.registry:
+                if t.hidden:
+                    continue
+                args = t.input_schema()
+                args.pop("description", None)
+                variants.append({
+                    "type": "object",
+                    "properties": {"id": {"enum": ids}, "tool": {"const": t.name}, "args": args,
+                                   "depends_on": {"type": "array", "items": {"enum": ids},
+                                                  "maxItems": self.settings.max_steps}},
+                    "required": ["id", "tool", "args", "depends_on"],
+                    "additionalProperties": False,
+                })
+            self._schema = {"type": "object",
+                            "properties": {"steps": {"type": "array", "items": {"anyOf": variants},
+                                                     "minItems": 1, "maxItems": self.settings.max_steps}},
+                            "required": ["steps"], "additionalProperties": False}
+        return self._schema
+
+
+def _read(text: str, request: str, tier: str) -> tuple[Plan | None, list[Problem]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:  # cut off by max_tokens, most often
+        return None, [Problem(None, f"the plan is not complete JSON ({exc.msg} at {exc.pos})")]
+    return parse(data, request=request, source=tier)
