@@ -72,6 +72,7 @@ eval: setup
 	$(BIN)/slmkit eval moderate
 	$(BIN)/slmkit eval extract
 	$(BIN)/slmkit eval rag --dataset squad
+	$(BIN)/slmkit eval plan --planners small,large
 
 bench: setup baseline peers
 	$(BIN)/slmkit bench encoders --threads 1

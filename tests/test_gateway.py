@@ -148,6 +148,25 @@ def test_skills_over_plain_http(server):
     assert r.status_code == 400 and "error" in r.json()
 
 
+def test_workflows_list_and_run_over_http(server):
+    base = server["base"]
+    listed = httpx.get(f"{base}/v1/workflows").json()["data"]
+    assert "triage" in [w["name"] for w in listed]
+    text = "Hi, Jonas Weber here (jonas.weber@example.de). My parcel was never delivered and tracking shows nothing."
+    r = httpx.post(f"{base}/v1/workflows/triage", json={"inputs": {"text": text}}, timeout=120)
+    assert r.status_code == 200, r.text
+    run = r.json()
+    assert run["status"] == "ok" and run["output"]["queue"] == "shipping"
+    assert "jonas.weber@example.de" not in run["output"]["text"]
+    assert [s["tier"] for s in run["steps"]] == ["skill:redact", "skill:classify", "skill:sentiment", "skill:enqueue"]
+    r = httpx.post(f"{base}/v1/workflows/nope", json={"inputs": {}})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "workflow_not_found"
+    r = httpx.post(f"{base}/v1/workflows/triage", json={"inputs": {"txt": "x"}})
+    assert r.status_code == 400 and "no input" in r.json()["error"]["message"]
+    r = httpx.post(f"{base}/v1/plan", json={"request": ""})
+    assert r.status_code == 400
+
+
 def test_malformed_and_oversized_bodies(server):
     base = server["base"]
     r = httpx.post(f"{base}/v1/chat/completions", content=b'{"model": "small", "messages": [',

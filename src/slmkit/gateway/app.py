@@ -69,6 +69,16 @@ class Gateway:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _keys_cache: tuple[float, int] = (0.0, 0)
     ready: bool = False
+    _orchestrator: Any = None
+
+    @property
+    def orchestrator(self) -> Any:
+        """The planner and workflow runner, on the gateway's own router and skills."""
+        if self._orchestrator is None:
+            from slmkit.plan.runner import Orchestrator
+
+            self._orchestrator = Orchestrator(slm=self.skills, router=self.router, settings=self.settings)
+        return self._orchestrator
 
     @property
     def skills(self) -> Any:
@@ -231,6 +241,47 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
         results = _run_skill(gateway, name, body)
         _account(gateway, f"/v1/skills/{name}", key, started, tier=f"skill:{name}")
         return s.SkillResponse(skill=name, results=results)
+
+    @app.get("/v1/workflows", response_model=s.WorkflowList, responses=_ERRORS)
+    def workflows(key: Key) -> Any:
+        from slmkit.plan.workflow import Workflow, list_workflows
+
+        infos = []
+        for name, path in list_workflows(gateway.settings).items():
+            try:
+                wf = Workflow.from_yaml(path)
+            except InvalidInputError:
+                continue  # a malformed file is reported when someone runs it, not here
+            infos.append(s.WorkflowInfo(name=name, description=wf.description, inputs=wf.inputs))
+        return s.WorkflowList(data=infos)
+
+    @app.post("/v1/workflows/{name}", response_model=s.RunResponse,
+              responses={**_ERRORS, 404: {"model": s.ErrorResponse, "description": "No workflow of that name."}})
+    def run_workflow(name: Annotated[str, Path(description="The workflow's name.", max_length=128)],
+                     body: s.WorkflowRequest, key: Key) -> Any:
+        from slmkit.plan.workflow import WorkflowNotFound
+
+        started = time.perf_counter()
+        if "/" in name or name.endswith((".yaml", ".yml")):
+            raise ApiError(404, f"no workflow named {name!r}", code="workflow_not_found")
+        try:
+            run = gateway.orchestrator.run_workflow(name, body.inputs)
+        except WorkflowNotFound as exc:
+            raise ApiError(404, str(exc), code="workflow_not_found") from None
+        _account(gateway, f"/v1/workflows/{name}", key, started, tier="workflow")
+        return run.to_dict()
+
+    @app.post("/v1/plan", response_model=s.RunResponse | s.PlanOnly, responses=_ERRORS)
+    def plan(body: s.PlanRequest, key: Key) -> Any:
+        started = time.perf_counter()
+        orc = gateway.orchestrator
+        planned, planning = orc.plan(body.request, body.planner)
+        if not body.execute:
+            result: Any = {"plan": planned.to_dict(), "planning": planning.to_dict()}
+        else:
+            result = orc.execute(planned, planning).to_dict()
+        _account(gateway, "/v1/plan", key, started, tier=f"planner:{planning.planner}")
+        return result
 
     @app.get("/healthz", include_in_schema=True)
     def healthz() -> dict:

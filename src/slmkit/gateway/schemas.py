@@ -173,3 +173,49 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+# -- planner and workflows -------------------------------------------------------------------------
+class PlanRequest(BaseModel):
+    """A request for the planner; with ``execute`` false only the plan comes back."""
+
+    model_config = ConfigDict(extra="forbid")
+    request: str = Field(min_length=1, max_length=20_000)
+    planner: Literal["small", "large", "auto"] | None = None
+    execute: bool = True
+
+
+class WorkflowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowInfo(BaseModel):
+    name: str
+    description: str
+    inputs: dict[str, Any]
+
+
+class WorkflowList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WorkflowInfo]
+
+
+class RunResponse(BaseModel):
+    """A planned or workflow run: status ok | partial | failed, the answer or declared output, every
+    step's trace (tier, latency, cost, error) and an account of what did not run as planned."""
+
+    status: str
+    answer: str | None = None
+    output: Any = None
+    latency_ms: float
+    cost_usd: float
+    account: list[str]
+    planning: dict[str, Any]
+    plan: dict[str, Any]
+    steps: list[dict[str, Any]]
+
+
+class PlanOnly(BaseModel):
+    plan: dict[str, Any]
+    planning: dict[str, Any]

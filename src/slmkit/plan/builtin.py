@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -105,8 +106,9 @@ class Queued(BaseModel):
     text: str
 
 
-def builtin_tools(slm: Any = None, router: Any = None) -> ToolRegistry:
-    """The shipped tools bound to ``slm`` (an ``SLM``) and ``router`` (a ``Router``), built when first needed."""
+def builtin_tools(slm: Any = None, router: Any = None, data_dir: Path | None = None) -> ToolRegistry:
+    """The shipped tools bound to ``slm`` (an ``SLM``) and ``router`` (a ``Router``), built when first needed;
+    queues live in ``data_dir`` (default: the configured one)."""
     crew = _Crew(slm, router)
     reg = ToolRegistry()
     skill = _skill_account
@@ -204,7 +206,7 @@ def builtin_tools(slm: Any = None, router: Any = None) -> ToolRegistry:
         """File a text in a named work queue (a department's inbox) on this machine."""
         from slmkit.plan.queues import Queues
 
-        item = Queues().put(queue, text)
+        item = Queues(data_dir / "queues.sqlite3" if data_dir else None).put(queue, text)
         return Queued(queue=item.queue, id=item.id, text=item.text)
 
     @reg.tool(account=lambda out: (out["tier"], out["cost_usd"]), timeout_s=300, hidden=True)

@@ -180,7 +180,8 @@ def repair(plan: Plan, registry: ToolRegistry) -> Plan:
         if not _ID.match(s.id) or s.id in seen or s.id == "input":
             new = f"s{n}" if f"s{n}" not in seen else f"step{n}"
             repairs.append(f"step {s.id!r} renamed {new!r}")
-            renamed.setdefault(s.id, new)
+            if s.id not in seen:  # a malformed id: references to it follow; a duplicate's go to the first
+                renamed.setdefault(s.id, new)
             s.id = new
         if s.tool not in registry:
             close = difflib.get_close_matches(s.tool, offered, n=1, cutoff=0.6)
@@ -334,10 +335,11 @@ def _field_problems(step: Step, plan: Plan, registry: ToolRegistry) -> list[str]
         name, path = m.group(1), m.group(2).lstrip(".")
         if name == "input" or name not in tools or not path or tools[name] not in registry:
             continue
-        fields = registry.get(tools[name]).output_schema().get("properties")
+        fields = _output_fields(registry, tools[name])
         first = path.split(".")[0]
         if fields is not None and first not in fields:
-            out.append(f"${{{name}.{first}}}: {tools[name]} outputs {', '.join(fields)}, not {first!r}")
+            shown = ", ".join(fields) if fields else "a single value"
+            out.append(f"${{{name}.{first}}}: {tools[name]} outputs {shown}, not {first!r}")
     return out
 
 
@@ -355,10 +357,21 @@ def _whole_for_unknown_fields(value: Any, tools: dict[str, str], registry: ToolR
         name, path = m.group(1), m.group(2).lstrip(".")
         if not path or tools.get(name) not in registry:
             return m.group(0)
-        fields = registry.get(tools[name]).output_schema().get("properties")
+        fields = _output_fields(registry, tools[name])
         if fields is None or path.split(".")[0] in fields:
             return m.group(0)
         repairs.append(f"{step_id}: ${{{name}.{path}}} read as ${{{name}}} ({tools[name]} has no {path!r})")
         return "${" + name + "}"
 
     return REF.sub(mend, value)
+
+
+def _output_fields(registry: ToolRegistry, tool: str) -> list[str] | None:
+    """The fields a reference may name in ``tool``'s output: [] for a single value (str, int, list),
+    None when any key may exist (a free-form mapping) and nothing can be checked."""
+    schema = registry.get(tool).output_schema()
+    if "properties" in schema:
+        return list(schema["properties"])
+    if schema.get("type") == "object" or "anyOf" in schema or not schema:
+        return None
+    return []

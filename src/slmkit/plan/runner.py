@@ -22,13 +22,15 @@ from slmkit.plan.workflow import Workflow, load_workflow
 
 class Orchestrator:
     def __init__(self, tools: ToolRegistry | None = None, *, slm: Any = None, router: Any = None,
-                 settings: PlanSettings | None = None) -> None:
-        """``tools`` are added to the shipped ones and to those registered with ``@slmkit.plan.tool``."""
+                 settings: Any = None) -> None:
+        """``tools`` are added to the shipped ones and to those registered with ``@slmkit.plan.tool``;
+        ``settings`` is a whole ``slmkit.config.Settings`` (default: the process-wide one)."""
         from slmkit.config import get_settings
         from slmkit.plan.builtin import builtin_tools
 
-        self.settings = settings or get_settings().plan
-        registry = builtin_tools(slm, router).merged(user_tools())
+        self.config = settings or get_settings()
+        self.settings: PlanSettings = self.config.plan
+        registry = builtin_tools(slm, router, data_dir=self.config.data_dir).merged(user_tools())
         self.registry = registry.merged(tools) if tools is not None else registry
         self.planner = Planner(self.registry, router, self.settings)
 
@@ -59,7 +61,7 @@ class Orchestrator:
 
     def run_workflow(self, workflow: str | Workflow, inputs: Any, *,
                      on_event: Callable[[StepResult], None] | None = None) -> RunResult:
-        wf = workflow if isinstance(workflow, Workflow) else load_workflow(workflow)
+        wf = workflow if isinstance(workflow, Workflow) else load_workflow(workflow, self.config)
         wf.check(self.registry)
         bound = wf.bind(inputs)
         return self.executor(on_event).run(wf.plan, bound, output=wf.output)

@@ -128,33 +128,37 @@ class Workflow:
                 "steps": [s.to_dict() for s in self.plan.steps]}
 
 
-def workflow_dirs() -> list[Path]:
+def workflow_dirs(settings: Any = None) -> list[Path]:
     from slmkit.config import get_settings
 
-    s = get_settings()
+    s = settings or get_settings()
     user = s.plan.workflows_dir or s.data_dir / "workflows"
     return [Path(user).expanduser(), Path(str(resources.files("slmkit") / "data" / "workflows"))]
 
 
-def list_workflows() -> dict[str, Path]:
+def list_workflows(settings: Any = None) -> dict[str, Path]:
     """Every workflow found, by name; a user's file shadows a shipped example of the same name."""
     found: dict[str, Path] = {}
-    for root in reversed(workflow_dirs()):
+    for root in reversed(workflow_dirs(settings)):
         if root.is_dir():
             for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
                 found[path.stem] = path
     return found
 
 
-def load_workflow(name_or_path: str) -> Workflow:
+class WorkflowNotFound(InvalidInputError):
+    pass
+
+
+def load_workflow(name_or_path: str, settings: Any = None) -> Workflow:
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
-            raise InvalidInputError(f"no workflow file at {path}")
+            raise WorkflowNotFound(f"no workflow file at {path}")
         return Workflow.from_yaml(path)
-    known = list_workflows()
+    known = list_workflows(settings)
     if name_or_path not in known:
-        raise InvalidInputError(f"no workflow named {name_or_path!r}; known: {', '.join(known) or 'none'} "
-                                f"(looked in {', '.join(str(d) for d in workflow_dirs())})")
+        raise WorkflowNotFound(f"no workflow named {name_or_path!r}; known: {', '.join(known) or 'none'} "
+                               f"(looked in {', '.join(str(d) for d in workflow_dirs(settings))})")
     return Workflow.from_yaml(known[name_or_path])
 
