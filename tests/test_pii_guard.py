@@ -87,23 +87,92 @@ def test_reversible_placeholders_come_back(pii):
         redact(LETTER, [], "blur")  # type: ignore[arg-type]
 
 
-def test_no_structured_pii_survives_mask_mode_on_synthetic_data(pii):
-    """A sample the evaluation does not use (seed 101): scan the masked text for every gold value."""
-    from slmkit.evals.pii_data import generate
+def _cli_eval_set() -> tuple[int, int]:
+    """The sentence count and seed `slmkit eval pii` uses by default: the evaluation set."""
+    import inspect
 
-    sentences = generate(300, seed=101)
-    survivors: dict[str, int] = {}
+    from slmkit.cli import eval_pii_cmd
+
+    params = inspect.signature(eval_pii_cmd).parameters
+    return params["n"].default, params["seed"].default
+
+
+# Personal identifiers: none may survive. LOCATION and ORGANIZATION are held to a ceiling instead:
+# the remainder is towns the NER does not know in running text ("arrived at Seyðisfjörður") and
+# ticker-like company names ("XTRACK.ST.G.SL.DIV/EUR", "532753") that no rule short of masking
+# every capitalised word would catch.
+_NONE_MAY_SURVIVE = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SSN", "PERSON", "DATE_OF_BIRTH", "DATE")
+_CEILING = {"LOCATION": 0.05, "ORGANIZATION": 0.20}
+
+
+@pytest.mark.parametrize("held_out", [False, True], ids=["eval-set", "held-out-seed"])
+def test_no_pii_survives_mask_mode_on_the_evaluation_set(pii, held_out):
+    """The full evaluation set of `slmkit eval pii` (its default size and seed), and the same number of
+    sentences from a seed the evaluation does not use: mask, then scan the masked text for every gold
+    value. The acceptance bar (recall >= 0.90, precision >= 0.85 per required type) is checked too."""
+    from slmkit.evals.pii_data import REQUIRED_TYPES, generate
+    from slmkit.evals.spans import score_pii
+
+    n, seed = _cli_eval_set()
+    assert n >= 1000
+    sentences = generate(n, seed=101 if held_out else seed)
+    survivors: dict[str, list[str]] = {}
     totals: dict[str, int] = {}
-    for sentence, spans in zip(sentences, pii([s.text for s in sentences]), strict=True):
-        masked = redact(sentence.text, spans, "mask").text
-        for gold in sentence.spans:
-            totals[gold.type] = totals.get(gold.type, 0) + 1
-            if gold.value in masked:
-                survivors[gold.type] = survivors.get(gold.type, 0) + 1
-    for kind in ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SSN"):
-        assert totals.get(kind, 0) >= 20 and survivors.get(kind, 0) == 0, (kind, survivors)
-    # Names depend on a small NER model plus rules: most, not all, are caught.
-    assert survivors.get("PERSON", 0) <= 0.05 * totals["PERSON"], survivors
+    predicted = []
+    for chunk in range(0, n, 100):
+        batch = sentences[chunk:chunk + 100]
+        for sentence, spans in zip(batch, pii([s.text for s in batch]), strict=True):
+            predicted.append([(s.type, s.start, s.end) for s in spans])
+            masked = redact(sentence.text, spans, "mask").text
+            for gold in sentence.spans:
+                assert gold.value.strip(), "gold values are never empty (an empty one always 'survives')"
+                totals[gold.type] = totals.get(gold.type, 0) + 1
+                if gold.value in masked:
+                    survivors.setdefault(gold.type, []).append(gold.value)
+    for kind in _NONE_MAY_SURVIVE:
+        assert totals.get(kind, 0) >= (10 if kind == "DATE" else 20), (kind, totals)
+        assert not survivors.get(kind), (kind, survivors.get(kind))
+    for kind, ceiling in _CEILING.items():
+        assert len(survivors.get(kind, [])) <= ceiling * totals[kind], (kind, survivors.get(kind))
+    gold = [[(g.type, g.start, g.end) for g in s.spans] for s in sentences]
+    for score in score_pii(gold, predicted, REQUIRED_TYPES):
+        assert score.recall >= 0.90 and score.precision >= 0.85, score.to_dict()
+
+
+def test_full_dates_are_masked_and_birth_dates_named(pii):
+    text = ("Seen on 12/05/2023 at the clinic; born 3 March 1961. It's like that since 10/19/1972. "
+            "The contract runs until March 2025, renews every Monday and started in 1996.")
+    found = {(s.type, s.text) for s in pii(text)}
+    assert found == {("DATE", "12/05/2023"), ("DATE_OF_BIRTH", "3 March 1961"), ("DATE", "10/19/1972")}
+    assert not [s for s in pii("Meet at 2024-13-01 or 31/31/2020, version 3.10.24, tel 212-555-0187")
+                if s.type == "DATE"]
+    assert {s.text for s in pii("When: 2005-04-23 15:23\nWhere: the club") if s.type == "DATE"} == {"2005-04-23 15:23"}
+
+
+def test_names_no_dictionary_explains_are_people(pii):
+    """Names the small NER misses, found because English would not capitalise those words there."""
+    cases = {
+        "Why is Chizu so impulsive?": ["Chizu"],
+        "Kadyrov began writing as a teenager.": ["Kadyrov"],
+        "I want to add Zikret Rajkovič as a beneficiary to my account.": ["Zikret Rajkovič"],
+        "Fletcher, can I please speak to your boss?": ["Fletcher"],
+        'Yaco: "Who are you?"': ["Yaco"],
+    }
+    for text, people in cases.items():
+        assert [s.text for s in pii(text) if s.type == "PERSON"] == people, (text, pii(text))
+    for text in ("Please Save the file and press Enter when asked.", "Will you call me tomorrow? Hope is not a plan.",
+                 "Even so, the Fax line is down.", "Mark the date: the meeting is on Tuesday."):
+        assert not [s for s in pii(text) if s.type == "PERSON"], (text, pii(text))
+
+
+def test_addresses_and_their_towns_are_locations(pii):
+    text = "Send the new card to Slipager 71, København K, 1429? I am in København K until Monday."
+    masked = redact(text, pii(text), "mask").text
+    assert "Slipager" not in masked and "København" not in masked, masked
+    card = "Anna Lyberth\n\n98640 Gosposka ulica 58\n Apt. 473\n Novo mesto\n Slovenia 8001\n(438)655-8610"
+    kinds = {(s.type, s.text) for s in pii(card)}
+    assert {("PERSON", "Anna Lyberth"), ("LOCATION", "98640 Gosposka ulica 58"), ("LOCATION", "Novo mesto"),
+            ("LOCATION", "Slovenia 8001")} <= kinds, kinds
 
 
 def test_guard_redacts_for_remote_and_leaves_local_alone():

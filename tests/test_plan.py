@@ -331,3 +331,11 @@ def test_plan_cli_shows_a_tree_without_running():
                      "--planner", "small", "--dry-run")
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert b"plan" in result.stderr and b"s1" in result.stderr
+
+
+def test_auto_sends_requests_with_many_asks_to_the_large_planner():
+    from slmkit.plan.planner import count_tasks
+
+    assert count_tasks("What is 2 + 2?") == 1
+    assert count_tasks("Redact this, classify it, then summarise it and translate it into French.") == 4
+    assert count_tasks("Is it positive? Which language is it?") == 2

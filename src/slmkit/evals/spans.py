@@ -4,7 +4,8 @@ Entities are scored the CoNLL way: a predicted entity counts only with the exact
 token boundaries and the right type. PII is scored by character overlap: a gold
 value is found when predicted spans of its type cover at least half of it, and
 a predicted span is correct when at least half of it lies on gold of its type
-(redaction cares that the value is hidden, not where the span ends exactly).
+(redaction cares that the value is hidden, not where the span ends exactly); a
+DATE span lying on a date of birth is correct too.
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ def eval_entities(limit: int | None = None, progress: Progress | None = None) ->
 
 
 # -- synthetic PII ----------------------------------------------------------------------------
+# A date of birth is a date: a DATE prediction lying on one is right (the value is hidden as a
+# date), but only a DATE_OF_BIRTH prediction finds a date of birth.
+_ALSO_RIGHT_ON = {"DATE": ("DATE_OF_BIRTH",)}
+
+
 def _covered(start: int, end: int, others: Sequence[tuple[int, int]]) -> int:
     return sum(max(0, min(end, e) - max(start, s)) for s, e in others)
 
@@ -141,9 +147,10 @@ def score_pii(gold: Sequence[Sequence[tuple[str, int, int]]], predicted: Sequenc
             for s, e in by_type_g[t]:
                 c.gold += 1
                 c.true_positive_gold += _covered(s, e, by_type_p[t]) * 2 >= (e - s)
+            right_on = by_type_g[t] + [g for other in _ALSO_RIGHT_ON.get(t, ()) for g in by_type_g[other]]
             for s, e in by_type_p[t]:
                 c.predicted += 1
-                c.true_positive_predicted += _covered(s, e, by_type_g[t]) * 2 >= (e - s)
+                c.true_positive_predicted += _covered(s, e, right_on) * 2 >= (e - s)
     return list(counts.values())
 
 

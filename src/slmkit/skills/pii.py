@@ -4,7 +4,11 @@ What finds what:
 - e-mail, phone (libphonenumber), credit card (Luhn), IBAN (checksum), IP, US SSN: Presidio recognisers;
 - SSN-like IDs (NNN-NN-NNNN) that fail the strict SSN rules: a lower-confidence pattern, boosted by context;
 - names, locations, organisations: spaCy en_core_web_sm through Presidio's NER recogniser;
-- dates of birth: a date (pattern or NER) with "born", "birth", "DOB", "birthday" shortly before it.
+- dates of birth: a date (pattern or NER) with "born", "birth", "DOB", "birthday" shortly before it;
+- other full calendar dates (day, month and year: "10/19/1972", "1980-05-14", "June 3, 1956"), with a
+  time if one follows: DATE. HIPAA's Safe Harbor counts every date tied to a person as an identifier,
+  and a text rarely says which dates are; a year, a month or a weekday alone is not reported. Leave
+  DATE out of ``types`` where dates must reach the model.
 
 Spans never overlap: where a pattern and the NER disagree the pattern wins (an
 e-mail address is not a person), and a name found once is found wherever it
@@ -25,7 +29,7 @@ from slmkit.text import unbatch
 
 PII_TYPES = (
     "PERSON", "LOCATION", "ORGANIZATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SSN",
-    "DATE_OF_BIRTH",
+    "DATE_OF_BIRTH", "DATE",
 )
 _FROM_PRESIDIO = {
     "PERSON": "PERSON", "LOCATION": "LOCATION", "ORGANIZATION": "ORGANIZATION", "EMAIL_ADDRESS": "EMAIL",
@@ -38,7 +42,8 @@ _NOT_ENTITIES = frozenset({
     "IBAN", "SSN", "DOB", "CVV", "CVC", "PIN", "ID", "IP", "ATM", "CC", "URL", "SWIFT", "BIC", "SMS", "ZIP",
     "E-MAIL", "EMAIL", "NI", "VAT", "OTP", "PO", "P.O.", "FAQ",
 })
-_BIRTH_CONTEXT = re.compile(r"\b(born|birth|birthday|b-?day|dob|d\.o\.b)\b.{0,40}$", re.IGNORECASE | re.DOTALL)
+# The birth word must be in the same sentence: "born 3 March 1961. It's like that since 10/19/1972".
+_BIRTH_CONTEXT = re.compile(r"\b(born|birth|birthday|b-?day|dob|d\.o\.b)\b\.?[^.!?\n]{0,40}$", re.IGNORECASE)
 _SSN_LIKE = r"\b\d{3}[- ]\d{2}[- ]\d{4}\b"
 # Card numbers Presidio's regex misses (Mastercard 2-series, 12-digit Maestro, JCB 2131...): any
 # 12-19 digits, optionally grouped, that pass Luhn. Short ones need a card word nearby.
@@ -51,7 +56,37 @@ _PHONE_SHAPES = (
     ("trunk-0", r"(?<![\w+])\(0\d{2,4}\)\s?\d{3,4}[ -]?\d{3,4}\b|(?<![\w+])0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}\b", 0.45),
     ("bare-digits", r"(?<![\w+])\d{10,11}\b", 0.2),  # only with a phone word nearby
 )
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+          r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_YEAR = r"(?:1[89]\d\d|20\d\d)"
+_TIME = r"(?:(?:,?\s+(?:at\s+)?|T)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s?[ap]\.?m\.?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+# A day, a month and a year, in the orders people write them; numbers must be plausible as both.
+_FULL_DATE = re.compile(
+    rf"(?<![\w/.-])(?:{_MONTH}\s+{_DAY},?\s+{_YEAR}|{_DAY}(?:\s+of)?\s+{_MONTH},?\s+{_YEAR}"
+    rf"|{_DAY}-{_MONTH}-(?:{_YEAR}|\d\d)"
+    rf"|(?P<iso>{_YEAR})(?P<isep>[-/.])(?P<im>\d{{1,2}})(?P=isep)(?P<id>\d{{1,2}})"
+    rf"|(?P<a>\d{{1,2}})(?P<sep>[-/.])(?P<b>\d{{1,2}})(?P=sep)(?P<y>{_YEAR}|\d\d))"
+    rf"{_TIME}(?![\w/-]|\.\d)",
+    re.IGNORECASE,
+)
 _CARD_CONTEXT = ["card", "cc", "credit", "debit", "visa", "mastercard", "amex", "maestro", "payment"]
+
+
+def _full_dates(text: str) -> list[tuple[int, int]]:
+    """Spans of full calendar dates (see ``_FULL_DATE``), checked for a real month and day."""
+    out = []
+    for m in _FULL_DATE.finditer(text):
+        if m.group("iso") and not (1 <= int(m.group("im")) <= 12 and 1 <= int(m.group("id")) <= 31):
+            continue
+        if m.group("a"):
+            a, b = int(m.group("a")), int(m.group("b"))
+            if not ((1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31)):
+                continue
+            if len(m.group("y")) == 2 and m.group("sep") != "/":  # 1.2.24 or 4-5-24: versions, ranges
+                continue
+        out.append((m.start(), m.end()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -61,7 +96,9 @@ class PiiSpan:
     start: int
     end: int
     score: float
-    source: str  # "pattern", "ner", or "repeat" (another occurrence of a value found elsewhere in the text)
+    # "pattern", "ner", "list" (a country name list), or "repeat" (another occurrence of a value found
+    # elsewhere in the text)
+    source: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,7 +147,7 @@ def _phone_shape_recognizer() -> Any:
     return PatternRecognizer(
         supported_entity="PHONE_NUMBER", name="PhoneShapeRecognizer",
         context=["phone", "tel", "telephone", "call", "mobile", "cell", "fax", "office", "number", "registered",
-                 "reach", "contact", "text", "sms", "whatsapp"],
+                 "reach", "contact", "text", "sms", "whatsapp", "message", "messages", "texts", "dial", "ring"],
         patterns=[Pattern(name, regex, score) for name, regex, score in _PHONE_SHAPES],
     )
 
@@ -184,6 +221,9 @@ class Pii:
                 from slmkit.models.spacy_nlp import get_nlp
 
                 self._analyzer, self._engine = _build_analyzer(get_nlp())
+                from slmkit.skills import names
+
+                names.warm_up()  # the name, place and word lists: load them now, not on the first request
         return self
 
     def spans(self, text: str, artifacts: Any = None) -> list[PiiSpan]:
@@ -200,6 +240,10 @@ class Pii:
                     found.append(PiiSpan("DATE_OF_BIRTH", text[r.start:r.end], r.start, r.end, r.score, "pattern"))
             elif kind is not None:
                 found.append(PiiSpan(kind, text[r.start:r.end], r.start, r.end, r.score, "pattern"))
+        for start, end in _full_dates(text):
+            kind = "DATE_OF_BIRTH" if _BIRTH_CONTEXT.search(text[max(0, start - 60):start]) else "DATE"
+            found.append(PiiSpan(kind, text[start:end], start, end, 0.6, "pattern"))
+        found += _places(text)
         found = _retyped(text, found)
         found += _names_ner_missed(text, artifacts.tokens, found)
         chosen = _with_repeats(text, _without_overlaps(found))
@@ -210,6 +254,18 @@ class Pii:
         self.warm_up()
         results = [self.spans(text, artifacts) for text, artifacts in self._engine.process_batch(batch, "en")]
         return unbatch(results, single)
+
+
+def _places(text: str) -> list[PiiSpan]:
+    """Postal addresses and company names by legal form (patterns: they beat the NER where they overlap),
+    country names and the town line above a country line (a list: the NER wins where it saw something
+    else, as in a person called Georgia)."""
+    from slmkit.skills import names
+
+    spans = [PiiSpan("LOCATION", text[a:b], a, b, 0.55, "pattern") for a, b in names.address_spans(text)]
+    spans += [PiiSpan("ORGANIZATION", text[a:b], a, b, 0.5, "pattern") for a, b in names.organisation_spans(text)]
+    listed = names.country_spans(text) + names.town_spans(text)
+    return spans + [PiiSpan("LOCATION", text[a:b], a, b, 0.5, "list") for a, b in listed]
 
 
 def _ner_spans(text: str, start: int, end: int, kind: str, score: float) -> list[PiiSpan]:
@@ -229,7 +285,9 @@ def _ner_spans(text: str, start: int, end: int, kind: str, score: float) -> list
 
 def _retyped(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
     """Street names are locations; a name the NER called an organisation or place is a person when
-    it starts with a known given name or follows words that introduce a name."""
+    it starts with a known given name or follows words that introduce a name; an organisation is,
+    too, when its words are listed names or words no dictionary or place list knows
+    (``names.person_not_org``)."""
     from slmkit.skills import names
 
     out = []
@@ -252,6 +310,7 @@ def _retyped(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
         elif kind != "PERSON" and not names.is_org(words) and (
             names.introduced(text, span.start) or names.name_line(text, span.start, span.end, words)
             or ((len(words) > 1 or kind == "ORGANIZATION") and names.looks_like_person(words, [True] * len(words)))
+            or names.person_not_org(words, kind)
         ):
             kind = "PERSON"
         out.append(PiiSpan(kind, span.text, span.start, span.end, span.score, "ner"))
@@ -260,11 +319,13 @@ def _retyped(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
 
 def _names_ner_missed(text: str, doc: Any, found: list[PiiSpan]) -> list[PiiSpan]:
     """Runs of proper nouns the NER left alone, kept when they start with a known given name
-    (not as a lone word opening a line, where capitals are the rule) or follow words that introduce a name."""
+    (not as a lone word opening a line, where capitals are the rule) or follow words that introduce a name,
+    or when no dictionary explains their capitals (see ``names.name_by_capitals``: a person, or after
+    "in"/"at"/"city", a place)."""
     from slmkit.skills import names
 
     out = []
-    for start, end, words, proper in names.proper_noun_runs(doc):
+    for start, end, words, proper, tokens in names.proper_noun_runs(doc):
         if any(start < s.end and end > s.start for s in found):
             continue
         if (names.is_org(words) or names.is_street(words) or names.house_numbered(text, start, end)
@@ -273,6 +334,10 @@ def _names_ner_missed(text: str, doc: Any, found: list[PiiSpan]) -> list[PiiSpan
         known = names.looks_like_person(words, proper) and (len(words) > 1 or not names.line_initial(text, start))
         if known or ((names.introduced(text, start) or names.name_line(text, start, end, words)) and len(words) <= 3):
             out.append(PiiSpan("PERSON", text[start:end], start, end, 0.6, "ner"))
+        elif (where := names.name_by_capitals(text, tokens)) is not None:
+            out.append(PiiSpan("PERSON", text[where[0]:where[1]], where[0], where[1], 0.5, "ner"))
+        elif (where := names.place_by_capitals(text, tokens)) is not None:
+            out.append(PiiSpan("LOCATION", text[where[0]:where[1]], where[0], where[1], 0.5, "ner"))
     return out
 
 
@@ -299,13 +364,16 @@ def _without_overlaps(spans: Sequence[PiiSpan]) -> list[PiiSpan]:
 
 def _with_repeats(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
     """A value found once is personal data wherever it recurs in the same text."""
-    extra = []
+    extra: list[PiiSpan] = []
     for span in spans:
         if span.type not in _NER_TYPES or len(span.text) < 3:
             continue
-        # Each part of a person's name identifies them too ("Csenger" after "Csenger Gábor").
+        # Each part of a person's name identifies them too ("Csenger" after "Csenger Gábor"), and so does
+        # the town of an address ("I am in Lostorf" after "Betburweg 93, Lostorf, 4654").
         values = [span.text] + ([w for w in span.text.split() if len(w) > 2 and w[:1].isupper()]
-                                if span.type == "PERSON" else [])
+                                if span.type == "PERSON" else
+                                [p.strip() for p in span.text.split(",")[1:-1] if len(p.strip()) > 3
+                                 and p.strip()[:1].isalpha()] if span.type == "LOCATION" else [])
         for value in values:
             for m in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", text):
                 if all(m.end() <= s.start or m.start() >= s.end for s in [*spans, *extra]):
