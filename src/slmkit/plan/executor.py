@@ -134,12 +134,13 @@ class Executor:
         return run
 
     # -- one step --------------------------------------------------------------------------------
-    def _run_step(self, step: Step, outputs: dict[str, Any], started_ms: float) -> StepResult:
+    def _run_step(self, step: Step, outputs: dict[str, Any] | None, started_ms: float) -> StepResult:
+        """``outputs`` None: the arguments are final (compose's text may itself contain ``${...}``)."""
         r = StepResult(step.id, step.tool, "running", started_ms=started_ms)
         t0 = time.perf_counter()
         tool = self.registry.get(step.tool)
         try:
-            args = resolve(step.args, outputs)
+            args = resolve(step.args, outputs) if outputs is not None else dict(step.args)
         except UnresolvedReference as exc:
             r.status, r.error = "failed", str(exc).strip('"')
             return r
@@ -222,7 +223,7 @@ class Executor:
         step = Step("answer", "compose", {"request": plan.request, "results": "\n".join(lines)})
         r = StepResult("answer", "compose", "running", started_ms=1000 * (time.perf_counter() - started))
         self._emit(r)
-        r = self._run_step(step, {}, r.started_ms or 0.0)
+        r = self._run_step(step, None, r.started_ms or 0.0)
         self._emit(r)
         return r
 

@@ -103,6 +103,7 @@ class Planner:
         self.settings = settings or get_settings().plan
         self._router = router
         self._schema: dict[str, Any] | None = None
+        self._collections: list[str] | None = None
 
     @property
     def router(self) -> Any:
@@ -197,6 +198,9 @@ class Planner:
                 continue
             fields = list(t.output_schema().get("properties", {}))
             lines.append(f"- {t.signature()} -> {{{', '.join(fields)}}}: {t.description}")
+        collections = self.collections()
+        if collections and "search" in self.registry:
+            lines.append(f"Document collections: {', '.join(collections)}.")
         messages = [{"role": "system", "content": "\n".join(lines)}]
         # Examples as earlier turns, not inside the system text: a 0.5B model copies examples it
         # reads as part of its instructions into the plan it writes.
@@ -205,6 +209,19 @@ class Planner:
                 messages += [{"role": "user", "content": f"Request: {ask}"},
                              {"role": "assistant", "content": json.dumps({"steps": steps}, ensure_ascii=False)}]
         return [*messages, {"role": "user", "content": f"Request: {request}"}]
+
+    def collections(self) -> list[str]:
+        """The RAG collections that exist, so the planner can name one (read once; no index is created)."""
+        if self._collections is None:
+            from slmkit.rag.index import Index
+            from slmkit.rag.ingest import default_index_path
+
+            path = default_index_path()
+            self._collections = []
+            if path.is_file():
+                with Index(path) as index:
+                    self._collections = [c.name for c in index.collections()]
+        return self._collections
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema the planner's output is constrained to (and the gateway documents)."""
