@@ -97,12 +97,12 @@ def _cli_eval_set() -> tuple[int, int]:
     return params["n"].default, params["seed"].default
 
 
-# Personal identifiers: none may survive. LOCATION and ORGANIZATION are held to a ceiling instead:
-# the remainder is towns the NER does not know in running text ("arrived at Seyðisfjörður") and
-# ticker-like company names ("XTRACK.ST.G.SL.DIV/EUR", "532753") that no rule short of masking
-# every capitalised word would catch.
-_NONE_MAY_SURVIVE = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SSN", "PERSON", "DATE_OF_BIRTH", "DATE")
-_CEILING = {"LOCATION": 0.05, "ORGANIZATION": 0.20}
+# No value may survive, locations and organisations included. One known exception: the identities
+# the set draws from hold "Greenlander" as a country, and seed 13 puts it in a headline ("Greenlander
+# leader gives ... order"); a nationality word is not masked (nor is "Macedonian" or "Angolan").
+_NONE_MAY_SURVIVE = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SSN", "PERSON", "DATE_OF_BIRTH", "DATE",
+                     "LOCATION", "ORGANIZATION")
+_KNOWN_SURVIVORS = {"LOCATION": {"Greenlander"}}
 
 
 @pytest.mark.parametrize("held_out", [False, True], ids=["eval-set", "held-out-seed"])
@@ -131,9 +131,8 @@ def test_no_pii_survives_mask_mode_on_the_evaluation_set(pii, held_out):
                     survivors.setdefault(gold.type, []).append(gold.value)
     for kind in _NONE_MAY_SURVIVE:
         assert totals.get(kind, 0) >= (10 if kind == "DATE" else 20), (kind, totals)
-        assert not survivors.get(kind), (kind, survivors.get(kind))
-    for kind, ceiling in _CEILING.items():
-        assert len(survivors.get(kind, [])) <= ceiling * totals[kind], (kind, survivors.get(kind))
+        left = set(survivors.get(kind, [])) - _KNOWN_SURVIVORS.get(kind, set())
+        assert not left, (kind, survivors.get(kind))
     gold = [[(g.type, g.start, g.end) for g in s.spans] for s in sentences]
     for score in score_pii(gold, predicted, REQUIRED_TYPES):
         assert score.recall >= 0.90 and score.precision >= 0.85, score.to_dict()
@@ -252,3 +251,32 @@ def test_a_verb_or_greeting_before_a_name_is_not_part_of_it(pii):
     for text in ("Call Marie Hamanová on (212) 555-0187", "Dear Marie Hamanová, thanks for the call."):
         people = [s.text for s in pii(text) if s.type == "PERSON"]
         assert people == ["Marie Hamanová"], (text, pii(text))
+
+
+def test_company_lines_and_places_named_by_their_context(pii):
+    """What no list knows, found by where it stands: the company line of a signature, a town after
+    "arrived at" or "home city", a street in running text, a company after "works for" or a name and "of"."""
+    def masked(text: str) -> str:
+        return redact(text, pii(text), "mask").text
+
+    card = "Oskar Rudi\nThe Govtech Fund\nHindsholmvej 75, Ørsted, 8950\nMobile: 0141 496 0551\n"
+    assert ("ORGANIZATION", "The Govtech Fund") in {(s.type, s.text) for s in pii(card)}
+    titled = "Immacolata Marchesi\nAeronautical engineer\nXTRACK II-GBL.AG.BD/GBP\nGrazer Strasse 96, HAREDING, 4741"
+    kinds = {(s.type, s.text) for s in pii(titled)}
+    assert ("ORGANIZATION", "XTRACK II-GBL.AG.BD/GBP") in kinds and "Aeronautical engineer" in masked(titled), kinds
+    for text, value in {
+        "The Princess Royal arrived at Seyðisfjörður this morning.": "Seyðisfjörður",
+        "I'm Esther Kalinina, originally from ΛΕΥΚΩΣΙΑ, and i'm 67 y/o.": "ΛΕΥΚΩΣΙΑ",
+        "On Sunday we returned to Olešnice na Morave by helicopter.": "Olešnice na Morave",
+        "the economy of their home city PORT O' WARREN: cars.": "PORT O' WARREN",
+        "When: 2005-04-23 15:53\nWhere: Jyderup Country Club.": "Jyderup",
+        "The title refers to 3503 Bicetown Road street in New York.": "3503 Bicetown Road",
+        "I work for BANCO SANTANDER/PFD SH S 6": "BANCO SANTANDER",
+        "including Jonathan Laursen of Canon, and others": "Canon",
+        "The version recorded for PIOLAXINC. sold a million copies.": "PIOLAXINC",
+        "Hektor Bergqvist\n\nGRASSE\nFrance": "GRASSE",
+    }.items():
+        assert value not in masked(text), (text, pii(text))
+    for text in ("Where: the club", "She returned to Work on Monday.", "Please go back to the Settings page.",
+                 "The quarterly report moved to the shared drive."):
+        assert not [s for s in pii(text) if s.type in ("LOCATION", "ORGANIZATION")], (text, pii(text))

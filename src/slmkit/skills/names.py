@@ -343,13 +343,13 @@ def name_by_capitals(text: str, tokens: list[Any]) -> tuple[int, int] | None:
 
 # -- addresses and countries ------------------------------------------------------------------
 _POSTCODE = (r"(?:[A-Z]{2}[ \t]+)?(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
-             r"|\d{3,6}(?:[- ]\d{2,4})?(?:[ \t][A-Z]{2})?)")
+             r"|\d{3,6}(?:[- ]\d{2,4})?(?:[ \t][A-Z]{2})?|\d{2}-\d{3})")  # the last: Polish, "62-800"
 # "Street 12, Town, 12345", "12 Street Name, Town, AB1 2CD", "P.O. Box 9, Town, 3970": one line, two commas.
 _ONE_LINE_ADDRESS = re.compile(
     r"(?<![\w.])(?P<street>P\.?[ \t]?O\.?[ \t]?Box[ \t]+\d{1,6}|\d{1,6}[A-Za-z]?[ \t]+[^\W\d_][^\n,]{1,40}?"
     r"|[^\W\d_][^\n,\d]{0,60}?[ \t]\d{1,5}[A-Za-z]?(?:[/-]\d{1,4})?)[ \t]*,[ \t]*"
     # The town: capitalised words, with short lower-case particles ("Paterna del Madera", "Dobrovo v Brdih").
-    r"(?P<town>[^\W\d_a-z][\w'’.-]*(?:[ \t]+(?:[^\W\d_a-z][\w'’.-]*|[a-zà-ÿ]{1,4}))*?)"
+    r"(?P<town>[^\W\d_a-z][^\s,;:!?()\d]*(?:[ \t]+(?:[^\W\d_a-z][^\s,;:!?()\d]*|[a-zà-ÿ]{1,4}))*?)"
     rf",?[ \t]+(?P<post>{_POSTCODE})(?![\w-])"
 )
 _LINE_LEAD = re.compile(r"[ \t>*?•-]*")
@@ -377,7 +377,7 @@ def _lines(text: str) -> list[tuple[int, int]]:
 
 
 def _street_line(line: str) -> bool:
-    if re.search(r"@|https?:|\d[\d\s().-]{8,}\d", line) or len(line.split()) > 8:
+    if re.search(r"@|https?:|\d[\d\s().-]{8,}\d\b", line) or len(line.split()) > 8:
         return False  # an e-mail, a link or a phone number
     return bool(_PO_BOX.fullmatch(line) or _HOUSE_FIRST.match(line)
                 or (_NUMBER_LAST.fullmatch(line) and len(line.split()) <= 6))
@@ -435,7 +435,23 @@ def address_spans(text: str) -> list[tuple[int, int]]:
         value = _ADDRESS_VALUE.match(text, m.end())
         if value and re.search(r"\d", value.group()) and (len(value.group().split()) > 1):
             found.append((value.start(), value.end()))
+    found += [(m.start(), m.end()) for m in _INLINE_STREET.finditer(text)]
     return _merged(found)
+
+
+# A street in running text, without the town: "3503 Bicetown Road", "221B Baker Street", "Rue de la Paix 12",
+# "ul. Zamkowa 33", "Hauptstraße 5".
+_STREET_TYPE = (r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Dr\.?|Way|Boulevard|Blvd\.?|Court|Ct\.?"
+                r"|Place|Pl\.?|Square|Sq\.?|Terrace|Close|Crescent|Highway|Hwy\.?|Parkway|Pkwy\.?|Plaza|Alley|Row"
+                r"|Circle|Grove|Gardens|Walk|Mews)")
+_STREET_TOKEN = r"(?:[^\W\d_a-z][\w'’.-]*|\d{1,3}(?:st|nd|rd|th))"
+_INLINE_STREET = re.compile(
+    rf"(?<![\w.,/-])\d{{1,6}}[A-Za-z]?[ \t]+(?:{_STREET_TOKEN}[ \t]+){{1,4}}{_STREET_TYPE}(?![\w-])"
+    rf"|(?<![\w-])(?:Rue|Via|Viale|Calle|Avenida|Av\.|Rua|Piazza|Carrer|Chemin|Allée|Strada|Praça|ul\.|Ulica|Plac)"
+    rf"(?:[ \t]+(?:[a-zà-ÿ]{{1,4}}|{_STREET_TOKEN})){{1,5}}?[ \t]+\d{{1,5}}[A-Za-z]?(?![\w-])"
+    rf"|(?<![\w-])[^\W\d_a-z][\w'’-]*(?:straße|strasse|straat|steenweg|weg|vej|gade|gatan|vägen|katu|utca|gasse"
+    rf"|platz)[ \t]+\d{{1,5}}[A-Za-z]?(?![\w-])"
+)
 
 
 _US_LAST_LINE = re.compile(r"[^\W\d_][^\d\n@:]{1,40}?,?[ \t]+[A-Z]{2,3}[ \t]+\d{4,5}(?:-\d{4})?")
@@ -444,22 +460,26 @@ _UNIT_THEN_STREET = re.compile(r"\b(?:Suite|Apt\.?|Unit)[ \t]+#?\w{1,6}[ \t]+(\d
 _ADDRESS_CUE = re.compile(r"\b(?:address(?:\s+is|:)|lives?\s+(?:at|on)|living\s+(?:at|on)|located\s+at|moved\s+to"
                           r"|resides?\s+(?:at|on)|deliver(?:ed)?\s+to)\s*", re.IGNORECASE)
 _ADDRESS_VALUE = re.compile(r"(?:\d|[^\W\d_a-z])[^\n?!;]{0,80}?(?=\s+(?:street|for|and|but|since|because|from)\b"
-                            r"|(?<![A-Z])[.?!;](?:\s|$)|[?!;]|$)", re.MULTILINE)
+                            r"|(?<![A-Z])(?<!\b[^\W\d_])[.?!;](?:\s|$)|[?!;]|$)", re.MULTILINE)
 
 
 def town_spans(text: str) -> list[tuple[int, int]]:
     """The line right above a line that holds only a country (and perhaps a postcode): the town,
     on a card ("Stephan Urner\n\nBrønderslev\nDenmark"). Weaker than the NER: a name there wins."""
     lines = _lines(text)
-    countries = _country_pattern()
+    countries = _country_pattern(with_given_names=True)  # "GRASSE\nFrance": a line of its own is a country
     out = []
     for (a, b), (c, d) in zip(lines, lines[1:]):
         line, below = text[a:b], text[c:d]
         m = countries.match(below)
         if (m and re.fullmatch(rf"(?:\s*\([^()\n]{{1,20}}\))?(?:[ \t]+{_POSTCODE})?", below[m.end():])
-                and line and len(line.split()) <= 4 and not re.search(r"[\d@:]", line)):
+                and line and len(line.split()) <= 4 and not re.search(r"[\d@]", line)
+                and not _FIELD_LABEL.match(line)):  # "Phone:", "Name: ...", not "[[w:Kalisz|Kalisz]"
             out.append((a, b))
     return out
+
+
+_FIELD_LABEL = re.compile(r"[^\W\d_][\w .'-]{0,30}:(?:\s|$)")
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -472,10 +492,10 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-@lru_cache(maxsize=1)
-def _country_pattern() -> re.Pattern[str]:
+@lru_cache(maxsize=2)
+def _country_pattern(with_given_names: bool = False) -> re.Pattern[str]:
     countries = {c for c in _faker_lists("faker.providers.address", ("countries",))
-                 if len(c) >= 4 and c[:1].isupper() and c not in given_names()}
+                 if len(c) >= 4 and c[:1].isupper() and (with_given_names or c not in given_names())}
     alternatives = "|".join(re.escape(c) for c in sorted(countries, key=len, reverse=True))
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
 
@@ -489,10 +509,15 @@ def country_spans(text: str) -> list[tuple[int, int]]:
 # -- organisations ------------------------------------------------------------------------------
 _ORG_SUFFIX = (r"(?:Inc\.?|INC\.?|Ltd\.?|LTD\.?|Limited|LIMITED|L\.?L\.?C\.?|LLP|L\.?P\.|[Pp]lc|PLC|SE|AG|GmbH|"
                r"Corp\.?|CORP\.?|Corporation|CORPORATION|Co\.?,?[ \t]?Ltd\.?|CO\.?,?[ \t]?LTD\.?|COMPANYLTD\.?|"
-               r"N\.V\.|NV|S\.A\.|SA|S\.p\.A\.|SpA|Oyj|ASA|Bancorp|Bancshares|Holdings|HOLDINGS)")
-_ORG_WORD = r"(?:[A-Z0-9][\w&.'’/-]*|&)"
-# One to six capitalised words (or '&') on one line, ending in a legal-form or group suffix.
+               r"N\.V\.|NV|S\.A\.|SA|S\.p\.A\.|SpA|Oyj|ASA|Bancorp|Bancshares|Holdings|HOLDINGS|Incorporated|"
+               r"INCORPORATED|Co\.|CO\.|Company|COMPANY|ETF)")
+# Capitalised words, and camel-case brands that start in lower case ("loanDepot", "eServGlobal").
+_ORG_WORD = r"(?:[A-Z0-9][\w&.'’/-]*|[a-z]+[A-Z][\w&.'’/-]*|&)"
+# One to six capitalised words (or '&') on one line, ending in a legal-form or group suffix; or one word
+# with the suffix written on ("gremzInc.", "PIOLAXINC.", "WAIDA MFG.CO.LTD.").
 _ORG_NAME = re.compile(rf"(?<![\w&.])(?:{_ORG_WORD}[ \t]+){{1,6}}{_ORG_SUFFIX}(?![\w&])")
+_ORG_GLUED = re.compile(rf"(?<![\w&.])(?:{_ORG_WORD}[ \t]+){{0,5}}(?P<stem>[A-Za-z][\w&.-]*?[A-Za-z]\.?)"
+                        r"(?:Inc\.|INC\.|Ltd\.|LTD\.|Corp\.|CORP\.|Co\.,?[ \t]?Ltd\.|CO\.,?[ \t]?LTD\.)(?![\w&])")
 
 
 def organisation_spans(text: str) -> list[tuple[int, int]]:
@@ -505,12 +530,147 @@ def organisation_spans(text: str) -> list[tuple[int, int]]:
             start = text.index(words[1], start + len(words[0]))
             words.pop(0)
         out.append((start, m.end()))
+    for m in _ORG_GLUED.finditer(text):
+        stem = m.group("stem").rstrip(".")
+        if len(stem) >= 3 and not is_english_word(m.group().split()[-1].rstrip(".")):  # not "ZINC."
+            out.append((m.start(), m.end()))
+    return _merged(out)
+
+
+# -- places and organisations named after a cue -----------------------------------------------
+# Strong cues: a field label ("Where: ...") or "city"/"town" right before the name. Weak cues: moving to
+# or coming from somewhere ("arrived at Seyðisfjörður", "returned to Olešnice na Morave", "originally
+# from ΛΕΥΚΩΣΙΑ"): there the name must be one no dictionary or name list explains.
+_STRONG_PLACE_CUE = re.compile(
+    r"(?:^[ \t>*-]*(?:where|location|venue|place|city|town|hometown|birthplace|place of birth)[ \t]*:"
+    r"|\b(?:home[ \t]?town|home city|city|town|village|municipality)(?:[ \t]+of)?(?=[ \t]))",
+    re.IGNORECASE | re.MULTILINE)
+_WEAK_PLACE_CUE = re.compile(
+    r"\b(?:(?:arrived?|arrives|arriving|landed|landing|stopped|staying|stayed)[ \t]+(?:at|in)"
+    r"|(?:returned|returning|returns?|went|going|goes|moved|moving|moves?|travel(?:l)?ed|travel(?:l)?ing|flew"
+    r"|flying|drove|driving|relocated|relocating|headed|heading|trip|flight|sailed|emigrated|commute[sd]?)"
+    r"(?:[ \t]+back)?[ \t]+to"
+    r"|(?:originally|is|am|are|was|were|comes?|came|hails?|hailed)[ \t]+from|native[ \t]+of|born[ \t]+in"
+    r"|(?:lives?|lived|living|based|grew[ \t]+up|settled|resides?|resided)[ \t]+in)(?=[ \t])",
+    re.IGNORECASE)
+_ORG_CUE = re.compile(
+    r"\b(?:works?|worked|working)[ \t]+(?:for|at)|\bemployed[ \t]+(?:by|at)|\bemployer(?:[ \t]+is|[ \t]*:)"
+    r"|\bjoined|\bhired[ \t]+by|^[ \t>*-]*(?:company|organi[sz]ation|employer)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE)
+_PARTICLES = frozenset({"na", "nad", "pod", "u", "v", "de", "del", "della", "di", "da", "do", "dos", "das", "du", "des",
+                        "la", "le", "les", "am", "an", "im", "der", "den", "op", "aan", "sur", "sous", "en", "y",
+                        "i", "och", "and", "of", "&", "the", "for", "et"})
+
+
+def _capitalised_run(text: str, start: int, org: bool = False) -> tuple[int, int, list[str]] | None:
+    """The capitalised words from ``start`` to the end of the line (short particles between them, as in
+    "Olešnice na Morave", "PORT O' WARREN"), without the punctuation after the last one."""
+    line_end = text.find("\n", start)
+    words: list[tuple[int, int, str]] = []
+    for m in re.finditer(r"\S+", text[start:line_end if line_end != -1 else len(text)]):
+        raw = m.group()
+        word = raw.lstrip("\"“(['‘")
+        if not re.fullmatch(r"[^\W\d_]{1,2}\.", word):  # keep the dot of "Λ." or "St."
+            word = word.rstrip(",.:;!?\"”)]'’")
+        if not word:
+            break
+        a = start + m.start() + raw.index(word[0])
+        capital = word[:1].isupper() or (org and bool(word[:1].isdigit() or re.match(r"[a-z]+[A-Z]", word)))
+        if not (capital or (words and word.lower() in _PARTICLES)):
+            break
+        words.append((a, a + len(word), word))
+        if a + len(word) < start + m.end() or len(words) > 8:
+            break  # punctuation after the word ends the name
+    while words and words[-1][2].lower() in _PARTICLES:
+        words.pop()
+    if not words:
+        return None
+    return words[0][0], words[-1][1], [w for _, _, w in words]
+
+
+def _unexplained(word: str) -> bool:
+    """A word no dictionary, name list or field-word list accounts for."""
+    plain = word.strip("'’.")
+    return bool(plain) and not (plain in _NOT_NAMES or is_english_word(plain) or plain.lower() in _PARTICLES
+                                or plain in given_names() or plain in surnames() or plain.title() in given_names())
+
+
+def cued_places(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, strong) of places named after a cue (see ``_STRONG_PLACE_CUE``, ``_WEAK_PLACE_CUE``).
+    After a weak cue the name must hold a word nothing explains; trailing dictionary words are left
+    ("Where: Jyderup Country Club" -> "Jyderup"), and so are names that read as a person's or a company's."""
+    out = []
+    for cue, strong in ((_STRONG_PLACE_CUE, True), (_WEAK_PLACE_CUE, False)):
+        for m in cue.finditer(text):
+            start = m.end() + len(text[m.end():]) - len(text[m.end():].lstrip(" \t"))
+            run = _capitalised_run(text, start)
+            if run is None:
+                continue
+            a, b, words = run
+            if words[0] in _NOT_NAMES or is_org(words) or looks_like_person(words, [True] * len(words)):
+                continue
+            unexplained = [i for i, w in enumerate(words) if _unexplained(w)]
+            if unexplained:
+                last = words[unexplained[-1]]
+                b = text.index(last, a + sum(len(w) for w in words[:unexplained[-1]])) + len(last)
+            elif not strong or ":" in m.group() or not (len(words) > 1 or words[0].isupper()):
+                continue  # "Where: Main Hall" is no place name; "home city PORT O' WARREN" is
+            out.append((a, b, strong))
     return out
+
+
+def card_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line's content (quote markers and bullets left out)."""
+    return _lines(text)
+
+
+def field_label(line: str) -> bool:
+    """'Personal Info:', 'Phone:', 'Website: https://...': a field name, perhaps with its value."""
+    return line.endswith(":") or bool(_FIELD_LABEL.match(line))
+
+
+def job_title(line: str) -> bool:
+    """'Aeronautical engineer', 'Senior Software Engineer': dictionary words, no company word, no digits."""
+    words = re.findall(r"[^\W\d_]+|\d", line)
+    return bool(words) and not is_org(line.split()) and all(
+        not w.isdigit() and (is_english_word(w) or w.lower() in _PARTICLES) for w in words)
+
+
+def cued_organisations(text: str) -> list[tuple[int, int]]:
+    """Company names after "works for", "employed by", "joined", "Company:": the capitalised words there
+    ("I work for BANCO SANTANDER/PFD SH S 6"), unless they read as a person."""
+    out = []
+    for m in _ORG_CUE.finditer(text):
+        start = m.end() + len(text[m.end():]) - len(text[m.end():].lstrip(" \t"))
+        run = _capitalised_run(text, start, org=True)
+        if run is None or start == m.end():
+            continue
+        a, b, words = run
+        if words[0] in _NOT_NAMES or words[0].lower() in common_words() and len(words) == 1:
+            continue
+        if looks_like_person(words, [True] * len(words)):
+            continue
+        out.append((a, b))
+    return out
+
+
+def org_after(text: str, end: int) -> tuple[int, int, bool] | None:
+    """(start, end, is a place) of the capitalised words after a name and "of": "Jonathan Laursen of Canon"."""
+    m = re.match(r"[ \t]+of[ \t]+", text[end:])
+    if not m:
+        return None
+    run = _capitalised_run(text, end + m.end(), org=True)
+    if run is None or run[2][0].lower() in common_words():
+        return None
+    a, b, words = run
+    place = " ".join(words) in place_names() or bool(_country_pattern(with_given_names=True).fullmatch(" ".join(words)))
+    return a, b, place
 
 
 def warm_up() -> None:
     """Load every list this module uses (about a second, once per process)."""
     given_names(), surnames(), place_names(), english_words(), common_words(), _country_pattern()
+    _country_pattern(with_given_names=True)
 
 
 def introduced(text: str, start: int) -> bool:

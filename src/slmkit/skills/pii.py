@@ -96,7 +96,8 @@ class PiiSpan:
     start: int
     end: int
     score: float
-    # "pattern", "ner", "list" (a country name list), or "repeat" (another occurrence of a value found
+    # "pattern", "ner", "list" (a country name list), "context" (the words around it: "arrived at ...",
+    # "works for ...", the company line of a signature), or "repeat" (another occurrence of a value found
     # elsewhere in the text)
     source: str
 
@@ -246,7 +247,9 @@ class Pii:
         found += _places(text)
         found = _retyped(text, found)
         found += _names_ner_missed(text, artifacts.tokens, found)
-        chosen = _with_repeats(text, _without_overlaps(found))
+        chosen = _without_overlaps(found)
+        chosen = _without_overlaps(chosen + _organisations_by_position(text, chosen))
+        chosen = _with_repeats(text, chosen)
         return [s for s in chosen if s.type in self.types]
 
     def __call__(self, items: object) -> list[PiiSpan] | list[list[PiiSpan]]:
@@ -265,7 +268,56 @@ def _places(text: str) -> list[PiiSpan]:
     spans = [PiiSpan("LOCATION", text[a:b], a, b, 0.55, "pattern") for a, b in names.address_spans(text)]
     spans += [PiiSpan("ORGANIZATION", text[a:b], a, b, 0.5, "pattern") for a, b in names.organisation_spans(text)]
     listed = names.country_spans(text) + names.town_spans(text)
-    return spans + [PiiSpan("LOCATION", text[a:b], a, b, 0.5, "list") for a, b in listed]
+    spans += [PiiSpan("LOCATION", text[a:b], a, b, 0.5, "list") for a, b in listed]
+    # A place after "Where:" or "home city" beats the NER (which calls "Where: Jyderup Country Club" a
+    # company); after "arrived at" or "originally from" it only fills what the NER left.
+    spans += [PiiSpan("LOCATION", text[a:b], a, b, 0.45, "pattern" if strong else "context")
+              for a, b, strong in names.cued_places(text)]
+    spans += [PiiSpan("ORGANIZATION", text[a:b], a, b, 0.45, "context") for a, b in names.cued_organisations(text)]
+    return spans
+
+
+def _organisations_by_position(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Organisations known by where they stand, in what nothing else covers:
+    - "<person> of <capitalised words>": "Jonathan Laursen of Canon" (a place name there is a location);
+    - the company line of a signature or contact card: in a block that starts with a person's name line
+      and goes on to address, phone or e-mail lines, a line between the two that is no field label
+      ("Personal Info:") and no job title (dictionary words only, no company word: "Aeronautical engineer")."""
+    from slmkit.skills import names
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s.start or a >= s.end for s in [*spans, *out])
+
+    out: list[PiiSpan] = []
+    for span in spans:
+        if span.type == "PERSON" and (where := names.org_after(text, span.end)) and free(where[0], where[1]):
+            a, b, place = where
+            out.append(PiiSpan("LOCATION" if place else "ORGANIZATION", text[a:b], a, b, 0.45, "context"))
+    lines = names.card_lines(text)
+
+    def kinds_on(a: int, b: int) -> set[str]:
+        return {s.type for s in spans if s.start < b and s.end > a}
+
+    def sentence(line: str) -> bool:  # prose, not a company: "The Zorblax build failed again."
+        return len(line.split()) >= 4 and line[-1:] in ".!?" and bool(re.search(r"\s[a-z]{2,}\s", line))
+
+    for i, (a, b) in enumerate(lines):
+        person = sum(min(b, s.end) - max(a, s.start) for s in spans if s.type == "PERSON" and s.start < b and s.end > a)
+        if "\n" not in text or not person or person * 2 < b - a:  # a line that is mostly a person's name
+            continue
+        between: list[tuple[int, int]] = []
+        for c, d in lines[i + 1:i + 6]:
+            kinds = kinds_on(c, d)
+            if kinds & {"LOCATION", "PHONE", "EMAIL"}:
+                out += [PiiSpan("ORGANIZATION", text[x:y], x, y, 0.45, "context") for x, y in between if free(x, y)]
+                break
+            if c == d or kinds:
+                continue  # a blank line, the name again, or something already found
+            line = text[c:d]
+            if names.field_label(line) or names.job_title(line) or sentence(line) or len(line.split()) > 14:
+                continue
+            between.append((c, d))
+    return out
 
 
 def _ner_spans(text: str, start: int, end: int, kind: str, score: float) -> list[PiiSpan]:
