@@ -497,12 +497,15 @@ def _country_pattern(with_given_names: bool = False) -> re.Pattern[str]:
     countries = {c for c in _faker_lists("faker.providers.address", ("countries",))
                  if len(c) >= 4 and c[:1].isupper() and (with_given_names or c not in given_names())}
     alternatives = "|".join(re.escape(c) for c in sorted(countries, key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
+    # ... and the demonyms made by adding a suffix (Greenlander, Israeli, Kenyan, Iranian, Togolese):
+    # where someone is from is personal (GDPR counts ethnic origin as special-category data).
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?:ers?|is?|ns?|ians?|ese)?(?![\w-])")
 
 
 def country_spans(text: str) -> list[tuple[int, int]]:
     """Country names as Faker's address providers write them (every locale's language), capitalised whole
-    words only; names that are also given names (Jordan, Chad) are left to the NER."""
+    words only, and demonyms formed from them by a suffix; names that are also given names (Jordan, Chad)
+    are left to the NER."""
     return [(m.start(), m.end()) for m in _country_pattern().finditer(text)]
 
 
