@@ -219,15 +219,18 @@ def eval_plan_cmd(
     out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None,
 ) -> None:
     """Tool-selection F1, plan validity and planning latency for each planner tier, in one run."""
-    from slmkit.evals.plan import evaluate, load_cases, print_report, write_report
+    from slmkit.evals.plan import evaluate, load_cases, load_collections, print_report, write_report
     from slmkit.plan.runner import Orchestrator
 
     ui = _ui()
     cases = load_cases(fixture)[:limit]
+    collections = load_collections(fixture)
     chosen = [p.strip() for p in planners.split(",") if p.strip()]
     if not chosen or any(p not in ("small", "large", "auto") for p in chosen):
         raise InvalidInputError("--planners is a comma-separated list of small, large, auto")
     orc = Orchestrator()
+    if collections:  # the planner sees the installation the fixture describes, not this machine's index
+        orc.planner.set_collections(collections)
     with ui.console.status("loading the planner tiers..."):
         for p in chosen:
             orc.warm_up(p)  # type: ignore[arg-type]

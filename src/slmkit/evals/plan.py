@@ -64,6 +64,15 @@ class PlannerScore:
                 "seconds_per_request": round(self.seconds / n, 2)}
 
 
+def load_collections(path: Path) -> list[str]:
+    """The document collections the fixture's installation is described as having."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    names = data.get("collections", []) if isinstance(data, dict) else []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidInputError(f"{path}: 'collections' must be a list of names")
+    return names
+
+
 def load_cases(path: Path) -> list[Case]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -24,14 +24,19 @@ from slmkit.plan.graph import Plan, Problem, Step, parse, repair, validate
 from slmkit.plan.settings import PlannerChoice, PlanSettings
 from slmkit.plan.tools import ToolRegistry
 
-_RULES = """You plan how to carry out a user's request with tools. Split the request into the fewest steps that \
-cover every part of it (usually 1 to 5); each step calls one tool. Copy the text a tool must work on into its \
+_RULES = """You plan how to carry out a user's request with tools. First list the separate asks in the request \
+("asks", a few words each). Then write the fewest steps that cover every ask (usually 1 to 5); each step calls \
+the one tool that does what its ask needs, and every step must serve an ask. Copy the text a tool must work on into its \
 args. A step can use an earlier step's output by writing ${s1} (the output as text) or ${s1.field} in its args, \
 and must then list that step in depends_on. Steps that do not need each other's output have no dependency, so \
 they run in parallel. ${s1.field} may only name a field listed after -> for that step's tool. Use generate \
 only for writing or knowledge no other tool covers. Do not add a step that writes the final answer: it is \
 written from the steps' results."""
 
+_ASKS = [["translate 'see you tomorrow' into Spanish", "is the review positive or negative"],
+         ["which language the message is in", "does it contain personal data"],
+         ["remove the personal data from the note", "summarise the note"],
+         ["compute 12 times 7.5", "explain compound interest"]]
 _EXAMPLES = [
     ("Translate 'see you tomorrow' into Spanish, and is this review positive or negative: 'The hotel room was "
      "filthy and the staff ignored us.'",
@@ -103,7 +108,8 @@ class Planner:
         self.settings = settings or get_settings().plan
         self._router = router
         self._schema: dict[str, Any] | None = None
-        self._collections: list[str] | None = None
+        self._collections: list[str] | None = None  # declared; None: read from the index
+        self._schema_key: tuple[str, ...] = ()
 
     @property
     def router(self) -> Any:
@@ -185,54 +191,69 @@ class Planner:
             attempt.latency_ms = 1000 * (time.perf_counter() - t0)
             if plan is not None and not problems:
                 return plan
-            messages = [*self.messages(request), {"role": "assistant", "content": text},
+            # The rejected plan goes back shortened: one that ran into max_tokens would otherwise
+            # leave no room in the context for the corrected one.
+            shown = text if len(text) <= 1200 else text[:1200] + " ..."
+            messages = [*self.messages(request), {"role": "assistant", "content": shown},
                         {"role": "user", "content": "That plan cannot run: " + "; ".join(attempt.problems)
-                         + ". Write a corrected plan."}]
+                         + ". Write a corrected, shorter plan."}]
         return None
 
     # -- prompt and grammar ------------------------------------------------------------------------
     def messages(self, request: str) -> list[dict[str, str]]:
         lines = [_RULES, "", "Tools:"]
-        for t in self.registry:
-            if t.hidden:
-                continue
+        for t in self.offered():
             fields = list(t.output_schema().get("properties", {}))
             lines.append(f"- {t.signature()} -> {{{', '.join(fields)}}}: {t.description}")
         collections = self.collections()
-        if collections and "search" in self.registry:
+        if collections and any(_takes_collection(t) for t in self.offered()):
             lines.append(f"Document collections: {', '.join(collections)}.")
         messages = [{"role": "system", "content": "\n".join(lines)}]
         # Examples as earlier turns, not inside the system text: a 0.5B model copies examples it
         # reads as part of its instructions into the plan it writes.
-        for ask, steps in _EXAMPLES:
+        for (ask, steps), asks in zip(_EXAMPLES, _ASKS, strict=True):
             if all(st["tool"] in self.registry for st in steps):
                 messages += [{"role": "user", "content": f"Request: {ask}"},
-                             {"role": "assistant", "content": json.dumps({"steps": steps}, ensure_ascii=False)}]
+                             {"role": "assistant", "content": json.dumps({"asks": asks, "steps": steps},
+                                                                         ensure_ascii=False)}]
         return [*messages, {"role": "user", "content": f"Request: {request}"}]
 
-    def collections(self) -> list[str]:
-        """The RAG collections that exist, so the planner can name one (read once; no index is created)."""
-        if self._collections is None:
-            from slmkit.rag.index import Index
-            from slmkit.rag.ingest import default_index_path
+    def offered(self) -> list[Any]:
+        """The tools the planner may choose: not the hidden ones, and no document tool while no
+        collection exists (a plan could only fail on it)."""
+        has_docs = bool(self.collections())
+        return [t for t in self.registry if not t.hidden and (has_docs or not _takes_collection(t))]
 
-            path = default_index_path()
-            self._collections = []
-            if path.is_file():
-                with Index(path) as index:
-                    self._collections = [c.name for c in index.collections()]
-        return self._collections
+    def set_collections(self, names: list[str]) -> None:
+        """Declare the collections instead of reading the index (an evaluation describing an installation)."""
+        self._collections = list(names)
+
+    def collections(self) -> list[str]:
+        """The RAG collections that exist now, so the planner can name one (no index is created)."""
+        if self._collections is not None:
+            return self._collections
+        from slmkit.rag.index import Index
+        from slmkit.rag.ingest import default_index_path
+
+        path = default_index_path()
+        if not path.is_file():
+            return []
+        with Index(path) as index:
+            return [c.name for c in index.collections()]
 
     def schema(self) -> dict[str, Any]:
-        """The JSON schema the planner's output is constrained to (and the gateway documents)."""
-        if self._schema is None:
+        """The JSON schema the planner's output is constrained to (and the gateway documents); rebuilt
+        when the set of collections changes, since document tools name one of them."""
+        key = tuple(self.collections())
+        if self._schema is None or self._schema_key != key:
+            self._schema_key = key
             ids = [f"s{i}" for i in range(1, self.settings.max_steps + 1)]
             variants = []
-            for t in self.registry:
-                if t.hidden:
-                    continue
+            for t in self.offered():
                 args = t.input_schema()
                 args.pop("description", None)
+                if _takes_collection(t):  # only a collection that exists can be named
+                    args["properties"]["collection"] = {"enum": self.collections()}
                 variants.append({
                     "type": "object",
                     "properties": {"id": {"enum": ids}, "tool": {"const": t.name}, "args": args,
@@ -241,11 +262,19 @@ class Planner:
                     "required": ["id", "tool", "args", "depends_on"],
                     "additionalProperties": False,
                 })
+            # "asks" first: writing out the parts of the request before choosing tools is what
+            # keeps a 0.5B planner from reaching for a tool no part of the request needs.
             self._schema = {"type": "object",
-                            "properties": {"steps": {"type": "array", "items": {"anyOf": variants},
+                            "properties": {"asks": {"type": "array", "items": {"type": "string"},
+                                                    "minItems": 1, "maxItems": self.settings.max_steps},
+                                           "steps": {"type": "array", "items": {"anyOf": variants},
                                                      "minItems": 1, "maxItems": self.settings.max_steps}},
-                            "required": ["steps"], "additionalProperties": False}
+                            "required": ["asks", "steps"], "additionalProperties": False}
         return self._schema
+
+
+def _takes_collection(tool: Any) -> bool:
+    return "collection" in tool.params
 
 
 def _read(text: str, request: str, tier: str) -> tuple[Plan | None, list[Problem]]:
