@@ -210,11 +210,13 @@ def builtin_tools(slm: Any = None, router: Any = None, data_dir: Path | None = N
         return Queued(queue=item.queue, id=item.id, text=item.text)
 
     @reg.tool(account=lambda out: (out["tier"], out["cost_usd"]), timeout_s=300, hidden=True)
-    def compose(request: str, results: str, max_tokens: int = 384) -> Generated:
+    def compose(request: str, results: str, missing: list[str] = [], max_tokens: int = 384) -> Generated:  # noqa: B006
         """Write the final answer to a request from the results of the steps that ran."""
+        # Told about failures that did not happen, a 0.5B model reports one; so only when one did.
+        caveat = (f" These steps failed: {', '.join(missing)}; say what their part of the answer lacks "
+                  "instead of inventing it." if missing else "")
         prompt = (f"Request: {request}\n\nResults of the steps that were run:\n{results}\n\n"
-                  "Using these results, write the answer to the request. Where a step failed, say what is "
-                  "missing instead of inventing it.")
+                  f"Using these results, write the answer to the request.{caveat}")
         return crew.generate(prompt, "small", max_tokens)
 
     return reg

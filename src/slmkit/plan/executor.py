@@ -220,7 +220,8 @@ class Executor:
                 lines.append(f"- {r.id} ({r.tool}): {as_text(r.output)[:700]}")
             else:
                 lines.append(f"- {r.id} ({r.tool}): {r.status.upper()}, {r.error}")
-        step = Step("answer", "compose", {"request": plan.request, "results": "\n".join(lines)})
+        missing = [f"{r.id} ({r.tool})" for r in steps if r.status != "ok"]
+        step = Step("answer", "compose", {"request": plan.request, "results": "\n".join(lines), "missing": missing})
         r = StepResult("answer", "compose", "running", started_ms=1000 * (time.perf_counter() - started))
         self._emit(r)
         r = self._run_step(step, None, r.started_ms or 0.0)
