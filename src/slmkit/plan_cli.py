@@ -219,7 +219,7 @@ def eval_plan_cmd(
     out_path: Annotated[Path | None, typer.Option("--out", help="JSON report path.")] = None,
 ) -> None:
     """Tool-selection F1, plan validity and planning latency for each planner tier, in one run."""
-    from slmkit.evals.plan import evaluate, load_cases, load_collections, print_report, write_report
+    from slmkit.evals.plan import evaluate, load_cases, load_collections, plot_report, print_report, write_report
     from slmkit.plan.runner import Orchestrator
 
     ui = _ui()
@@ -241,4 +241,5 @@ def eval_plan_cmd(
 
     path = out_path or default_out("eval-plan", "fixture")
     write_report(scores, path)
-    ui.console.print(f"report: {path}")
+    png = plot_report(scores, path.with_suffix(".png"))
+    ui.console.print(f"report: {path}\nplot: {png}")

@@ -141,4 +141,29 @@ def print_report(scores: Sequence[PlannerScore], console: Any) -> None:
     console.print(table)
 
 
-__all__ = ["Case", "PlannerScore", "evaluate", "load_cases", "print_report", "write_report"]
+def plot_report(scores: Sequence[PlannerScore], path: Path) -> Path:
+    """Tool precision, recall and F1 per planner next to seconds per request: quality against cost."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    metrics = ("precision", "recall", "f1")
+    width = 0.8 / max(len(scores), 1)
+    for i, s in enumerate(scores):
+        left.bar([m + i * width for m in range(len(metrics))], [s.precision, s.recall, s.f1], width,
+                 label=s.planner)
+    left.set_xticks([m + width * (len(scores) - 1) / 2 for m in range(len(metrics))], [f"tool {m}" for m in metrics])
+    left.set_ylim(0, 1)
+    left.legend(loc="lower right")
+    right.barh([s.planner for s in scores], [s.seconds / max(s.requests, 1) for s in scores])
+    right.set_xlabel("seconds to plan one request")
+    fig.suptitle(f"planner tool selection on {scores[0].requests if scores else 0} requests")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["Case", "PlannerScore", "plot_report", "evaluate", "load_cases", "print_report", "write_report"]

@@ -193,8 +193,10 @@ class Executor:
             name, overrides = tool.fallback
         else:
             return None
+        if name not in self.registry:
+            return None  # validate() reports an unknown fallback before a plan runs
         fb = self.registry.get(str(name))
-        fb_args = {**{k: v for k, v in args.items() if k in fb.params}, **resolve(overrides, {})}
+        fb_args = {**{k: v for k, v in args.items() if k in fb.params}, **overrides}
         if fb is tool and fb_args == args:
             return None  # the same call again is a retry, not a fallback
         return fb, fb_args
