@@ -111,7 +111,10 @@ class Executor:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
                     sid = running.pop(fut)
-                    results[sid] = fut.result()  # _run_step never raises
+                    try:
+                        results[sid] = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - e.g. an unvalidated plan naming no tool
+                        results[sid] = StepResult(sid, results[sid].tool, "failed", error=f"{type(exc).__name__}: {exc}")
                     if results[sid].status == "ok":
                         outputs[sid] = results[sid].output
                     self._emit(results[sid])

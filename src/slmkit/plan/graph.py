@@ -213,7 +213,7 @@ def repair(plan: Plan, registry: ToolRegistry) -> Plan:
         kept = [d for d in wanted if d in earlier]
         for d in wanted:
             if d not in kept:
-                repairs.append(f"{s.id}: dropped dependency on {d!r} ({'not an earlier step'})")
+                repairs.append(f"{s.id}: dropped dependency on {d!r} (not an earlier step)")
             elif d not in s.depends_on:
                 repairs.append(f"{s.id}: added dependency on {d!r}, whose output it uses")
         s.depends_on = kept
