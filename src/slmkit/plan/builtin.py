@@ -156,12 +156,12 @@ def builtin_tools(slm: Any = None, router: Any = None, data_dir: Path | None = N
         r = crew.slm.langid(text)
         return Language(lang=r.lang, score=r.score)
 
-    @reg.tool(account=_tokens_account("summarize"), timeout_s=180, retries=1)
+    @reg.tool(account=skill("summarize"), timeout_s=180, retries=1)
     def summarize(text: str, max_words: int = 60) -> Text:
         """Summarise a text in at most max_words words."""
         return Text(text=crew.slm.summarize(text, max_words=max_words).text)
 
-    @reg.tool(account=_tokens_account("extract"), timeout_s=180)
+    @reg.tool(account=skill("extract"), timeout_s=180)
     def extract(text: str, fields: list[str]) -> Extracted:
         """Pull the named fields out of a text as JSON (names, dates, amounts, order numbers...)."""
         if not fields:
@@ -183,7 +183,7 @@ def builtin_tools(slm: Any = None, router: Any = None, data_dir: Path | None = N
         found = [Passage(source=h.source, text=h.chunk.text, score=h.score) for h in hits]
         return Passages(passages=found, text="\n\n".join(f"[{p.source}] {p.text}" for p in found))
 
-    @reg.tool(account=_tokens_account("ask_docs"), timeout_s=180)
+    @reg.tool(account=skill("ask_docs"), timeout_s=180)
     def ask_docs(question: str, collection: str) -> DocAnswer:
         """Answer a question from an ingested document collection, with citations."""
         a = crew.answerer(collection).ask(question)
@@ -271,13 +271,11 @@ class _Crew:
 
 
 def _skill_account(name: str):  # noqa: ANN202
+    # Local specialists cost nothing itemised; summarize, extract and ask_docs run on the local small
+    # generator, whose cost per call is negligible next to a remote tier.
     return lambda _out: (f"skill:{name}", 0.0)
 
 
-def _tokens_account(name: str):  # noqa: ANN202
-    # summarize, extract and ask_docs run on the local small generator; its cost per call is
-    # negligible next to a remote tier and is not itemised here.
-    return lambda _out: (f"skill:{name}", 0.0)
 
 
 _OPS: dict[type, Any] = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,

@@ -294,7 +294,8 @@ def _arg_problems(step: Step, registry: ToolRegistry) -> list[str]:
     from pydantic import ValidationError
 
     tool = registry.get(step.tool)
-    probe = {k: _probe(v, tool.inputs.model_fields.get(k)) for k, v in step.args.items()}
+    props = tool.input_schema().get("properties", {})
+    probe = {k: _probe(v, props.get(k)) for k, v in step.args.items()}
     try:
         tool.inputs.model_validate(probe)
     except ValidationError as exc:
@@ -303,12 +304,9 @@ def _arg_problems(step: Step, registry: ToolRegistry) -> list[str]:
     return []
 
 
-def _probe(value: Any, info: Any) -> Any:
+def _probe(value: Any, schema: dict[str, Any] | None) -> Any:
     """A stand-in of the right type for a whole-value reference, so validation looks past it."""
-    if isinstance(value, str) and REF.fullmatch(value.strip()) and info is not None:
-        from pydantic import TypeAdapter
-
-        schema = TypeAdapter(info.annotation).json_schema()
+    if isinstance(value, str) and REF.fullmatch(value.strip()) and schema is not None:
         kinds = [schema] + schema.get("anyOf", [])
         for k in kinds:
             t = k.get("type")

@@ -202,11 +202,12 @@ class Planner:
     # -- prompt and grammar ------------------------------------------------------------------------
     def messages(self, request: str) -> list[dict[str, str]]:
         lines = [_RULES, "", "Tools:"]
-        for t in self.offered():
+        collections = self.collections()
+        offered = self.offered(collections)
+        for t in offered:
             fields = list(t.output_schema().get("properties", {}))
             lines.append(f"- {t.signature()} -> {{{', '.join(fields)}}}: {t.description}")
-        collections = self.collections()
-        if collections and any(_takes_collection(t) for t in self.offered()):
+        if collections and any(_takes_collection(t) for t in offered):
             lines.append(f"Document collections: {', '.join(collections)}.")
         messages = [{"role": "system", "content": "\n".join(lines)}]
         # Examples as earlier turns, not inside the system text: a 0.5B model copies examples it
@@ -218,10 +219,10 @@ class Planner:
                                                                          ensure_ascii=False)}]
         return [*messages, {"role": "user", "content": f"Request: {request}"}]
 
-    def offered(self) -> list[Any]:
+    def offered(self, collections: list[str] | None = None) -> list[Any]:
         """The tools the planner may choose: not the hidden ones, and no document tool while no
         collection exists (a plan could only fail on it)."""
-        has_docs = bool(self.collections())
+        has_docs = bool(self.collections() if collections is None else collections)
         return [t for t in self.registry if not t.hidden and (has_docs or not _takes_collection(t))]
 
     def set_collections(self, names: list[str]) -> None:
@@ -244,16 +245,17 @@ class Planner:
     def schema(self) -> dict[str, Any]:
         """The JSON schema the planner's output is constrained to (and the gateway documents); rebuilt
         when the set of collections changes, since document tools name one of them."""
-        key = tuple(self.collections())
+        collections = self.collections()
+        key = tuple(collections)
         if self._schema is None or self._schema_key != key:
             self._schema_key = key
             ids = [f"s{i}" for i in range(1, self.settings.max_steps + 1)]
             variants = []
-            for t in self.offered():
+            for t in self.offered(collections):
                 args = t.input_schema()
                 args.pop("description", None)
                 if _takes_collection(t):  # only a collection that exists can be named
-                    args["properties"]["collection"] = {"enum": self.collections()}
+                    args["properties"]["collection"] = {"enum": collections}
                 variants.append({
                     "type": "object",
                     "properties": {"id": {"enum": ids}, "tool": {"const": t.name}, "args": args,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
@@ -187,20 +187,14 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()[:5])
 
 
-@dataclass
-class _Default:
-    """The process-wide registry user tools register into with the module-level ``tool`` decorator."""
-
-    registry: ToolRegistry = field(default_factory=ToolRegistry)
-
-
-_USER = _Default()
+# The process-wide registry user tools join with the module-level ``tool`` decorator.
+_USER = ToolRegistry()
 
 
 def tool(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Register a user function as a tool every planner and workflow in this process can use."""
-    return _USER.registry.tool(fn, **options)
+    return _USER.tool(fn, **options)
 
 
 def user_tools() -> ToolRegistry:
-    return _USER.registry
+    return _USER
