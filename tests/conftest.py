@@ -3,9 +3,14 @@ data-set cache is the one `slmkit setup` filled, so nothing is rebuilt per test 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,3 +50,23 @@ def run_cli(*args: str, stdin: bytes | None = None, env: dict | None = None) -> 
         [sys.executable, "-m", "slmkit.cli", *args], input=stdin, capture_output=True,
         env={**os.environ, **(env or {})}, timeout=300,
     )
+
+
+@contextlib.contextmanager
+def serve_app(app: object) -> Iterator[str]:
+    """A real uvicorn server for ``app`` on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 120
+    while not server.started and time.time() < deadline:
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

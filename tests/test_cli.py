@@ -86,6 +86,8 @@ def test_new_commands_refuse_bad_input_without_traceback(tmp_path):
 def test_serve_refuses_to_leave_loopback_without_a_key_and_keys_are_managed():
     refused = run_cli("serve", "--host", "0.0.0.0", "--port", "0")
     assert refused.returncode == 2 and b"without an API key" in refused.stderr
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", "0", "--no-auth")
+    assert refused.returncode == 2 and b"authentication off" in refused.stderr
     created = run_cli("keys", "create", "ci-team", "--rpm", "5")
     assert created.returncode == 0 and created.stdout.decode().strip().startswith("sk-slm-")
     listed = run_cli("keys", "list")

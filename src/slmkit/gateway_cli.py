@@ -40,6 +40,8 @@ def serve_cmd(
     host: Annotated[str | None, typer.Option(help="Bind address (default: gateway.host, loopback).")] = None,
     port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default: gateway.port).")] = None,
     warm: Annotated[bool, typer.Option(help="Load the local tiers before accepting requests.")] = True,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key even if keys exist "
+                                          "(development; refused beyond loopback).")] = False,
 ) -> None:
     """Start the OpenAI-compatible gateway on the embedded default (local tiers; YAML adds remote ones)."""
     import uvicorn
@@ -51,9 +53,15 @@ def serve_cmd(
     settings = get_settings()
     host = host or settings.gateway.host
     port = settings.gateway.port if port is None else port
-    if not _is_loopback(host) and _store().active_keys() == 0:
-        raise InvalidInputError(f"refusing to listen on {host} without an API key: anyone on the network could use "
-                                "it. Create one with `slmkit keys create NAME`, or bind to 127.0.0.1")
+    if no_auth:
+        settings = settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"auth": "off"})})
+    if not _is_loopback(host):
+        if settings.gateway.auth == "off":
+            raise InvalidInputError(f"refusing to listen on {host} with authentication off: anyone on the network "
+                                    "could use it. Drop --no-auth (gateway.auth: off), or bind to 127.0.0.1")
+        if _store().active_keys() == 0:
+            raise InvalidInputError(f"refusing to listen on {host} without an API key: anyone on the network could "
+                                    "use it. Create one with `slmkit keys create NAME`, or bind to 127.0.0.1")
     ui.console.print(f"slmkit gateway on http://{host}:{port}/v1  (OpenAPI: http://{host}:{port}/docs)")
     uvicorn.run(create_app(settings, warm=warm), host=host, port=port, log_level="warning", access_log=False)
 

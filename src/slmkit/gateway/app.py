@@ -13,6 +13,7 @@ or an upstream's.
 
 
 import json
+import logging
 import secrets
 import threading
 import time
@@ -30,6 +31,8 @@ from slmkit.errors import InvalidInputError, NotTrainedError, SlmkitError
 from slmkit.gateway import schemas as s
 from slmkit.gateway.metrics import Metrics
 from slmkit.gateway.store import ApiKey, GatewayStore
+
+log = logging.getLogger(__name__)
 
 SKILLS = ("classify", "sentiment", "entities", "pii", "redact", "langid", "rerank", "extract", "summarize",
           "moderate")
@@ -90,9 +93,12 @@ class Gateway:
         return self.slm
 
     def keys_required(self) -> bool:
+        """Fails closed: once a key has ever existed, revoking the last one does not open the server."""
+        if self.settings.gateway.auth == "off":
+            return False
         at, count = self._keys_cache
-        if time.monotonic() - at > 2.0:  # a revoked or new key takes effect within 2 s
-            count = self.store.active_keys()
+        if time.monotonic() - at > 2.0:  # a new key takes effect within 2 s
+            count = self.store.keys_ever_created()
             self._keys_cache = (time.monotonic(), count)
         return count > 0
 
@@ -155,7 +161,9 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
         yield
         gateway.store.flush()
 
-    app = FastAPI(title="slmkit gateway", version="0.1.0", lifespan=lifespan,
+    # The schema and its page are served below behind the same key as everything else.
+    app = FastAPI(title="slmkit gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,
                   description="OpenAI-compatible: small local models first, a large one only when it must.")
     app.state.gateway = gateway
 
@@ -184,13 +192,19 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
     @app.post("/v1/embeddings", response_model=s.EmbeddingsResponse, responses=_ERRORS)
     def embeddings(body: s.EmbeddingsRequest, key: Key) -> Any:
         started = time.perf_counter()
-        from slmkit.skills.embed import Embed
+        from slmkit.skills.embed import Embed, resolve_embedding_model
 
         items = [body.input] if isinstance(body.input, str) else list(body.input)
         if not items:
             raise ApiError(400, "input is empty", param="input")
-        model = body.model if body.model and body.model not in ("auto", "default") else settings.embed_model
+        try:
+            model = resolve_embedding_model(body.model)
+        except InvalidInputError as exc:
+            raise ApiError(400, str(exc), param="model", code="model_not_found") from None
         embed = gateway.skills._skill(("embed", model), lambda: Embed(model))
+        if body.dimensions is not None and body.dimensions != embed.dim:
+            raise ApiError(400, f"dimensions={body.dimensions} is not available: {model} gives {embed.dim}-d "
+                                "vectors and was not trained to be truncated; omit dimensions", param="dimensions")
         vectors = embed.vectors(items)
         tokens = sum(len(t.split()) for t in items)
         _account(gateway, "/v1/embeddings", key, started, model=model, tier="embed", tokens=(tokens, 0))
@@ -206,13 +220,25 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
             data=[s.EmbeddingItem(index=i, embedding=e) for i, e in enumerate(encoded)],
             model=model, usage=s.EmbeddingsUsage(prompt_tokens=tokens, total_tokens=tokens))
 
-    @app.get("/v1/models", response_model=s.ModelList, responses=_ERRORS)
-    def models(key: Key) -> Any:
+    def model_cards() -> list[s.ModelCard]:
         cards = [s.ModelCard(id="auto", kind="router")]
         cards += [s.ModelCard(id=name, kind=f"tier:{t.kind}:{t.model}") for name, t in settings.router.tiers.items()]
         cards.append(s.ModelCard(id=settings.embed_model, kind="embedding"))
         cards += [s.ModelCard(id=f"skill:{name}", kind="skill") for name in SKILLS]
-        return s.ModelList(data=cards)
+        return cards
+
+    @app.get("/v1/models", response_model=s.ModelList, responses=_ERRORS)
+    def models(key: Key) -> Any:
+        return s.ModelList(data=model_cards())
+
+    @app.get("/v1/models/{model_id:path}", response_model=s.ModelCard,
+             responses={**_ERRORS, 404: {"model": s.ErrorResponse, "description": "No model of that id."}})
+    def model(model_id: str, key: Key) -> Any:
+        card = next((c for c in model_cards() if c.id == model_id), None)
+        if card is None:
+            raise ApiError(404, f"model {model_id!r} does not exist here; GET /v1/models lists them",
+                           code="model_not_found", param="model")
+        return card
 
     @app.post("/v1/moderations", response_model=s.ModerationResponse, responses=_ERRORS)
     def moderations(body: s.ModerationRequest, key: Key) -> Any:
@@ -239,7 +265,7 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
               key: Key) -> Any:
         started = time.perf_counter()
         results = _run_skill(gateway, name, body)
-        _account(gateway, f"/v1/skills/{name}", key, started, tier=f"skill:{name}")
+        _account(gateway, "/v1/skills/{name}", key, started, tier=f"skill:{name}")
         return s.SkillResponse(skill=name, results=results)
 
     @app.get("/v1/workflows", response_model=s.WorkflowList, responses=_ERRORS)
@@ -267,8 +293,9 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
         try:
             run = gateway.orchestrator.run_workflow(name, body.inputs)
         except WorkflowNotFound as exc:
-            raise ApiError(404, str(exc), code="workflow_not_found") from None
-        _account(gateway, f"/v1/workflows/{name}", key, started, tier="workflow")
+            raise ApiError(404, f"no workflow named {name!r}; known: {', '.join(exc.known) or 'none'}",
+                           code="workflow_not_found") from None
+        _account(gateway, "/v1/workflows/{name}", key, started, tier="workflow")
         return run.to_dict()
 
     @app.post("/v1/plan", response_model=s.RunResponse | s.PlanOnly, responses=_ERRORS)
@@ -293,24 +320,57 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
             return JSONResponse({"status": "loading"}, status_code=503)
         return {"status": "ready"}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
+    @app.get("/metrics", response_class=PlainTextResponse, responses=_ERRORS)
+    def metrics(key: Key) -> str:
         from slmkit.router.resilience import all_breakers
 
         return gateway.metrics.render(all_breakers())
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(key: Key) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(key: Key) -> Any:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="slmkit gateway")
 
     return app
 
 
 # -- errors and limits ---------------------------------------------------------------------------
+def route_label(request: Request) -> str:
+    """The endpoint as metrics and the log name it: the route's template, never the raw path, so a
+    caller cannot mint label values (or smuggle personal data into them) by varying the URL."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
 def _install_errors(app: FastAPI, gateway: Gateway) -> None:
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     def respond(request: Request, status: int, message: str, type_: str, code: str | None = None,
                 param: str | None = None, headers: dict | None = None) -> JSONResponse:
+        endpoint = route_label(request)
         gateway.metrics.inc("slmkit_errors_total", type=type_, status=str(status))
-        gateway.metrics.inc("slmkit_requests_total", endpoint=request.url.path, tier="none", status=str(status))
-        gateway.store.log(id="req-" + secrets.token_hex(8), ts=time.time(), endpoint=request.url.path,
-                          status=status, error=message[:500])
+        gateway.metrics.inc("slmkit_requests_total", endpoint=endpoint, tier="none", status=str(status))
+        gateway.store.log(id="req-" + secrets.token_hex(8), ts=time.time(), endpoint=endpoint,
+                          status=status, error=message[:500], error_code=code or type_)
         return JSONResponse(error_body(message, type_, code, param), status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown paths, wrong methods, bodies FastAPI cannot decode (invalid UTF-8, nesting too deep):
+        # the same OpenAI-style error as everything else, not FastAPI's {"detail": ...}.
+        messages = {404: "no endpoint at this path (GET /openapi.json lists them)",
+                    405: f"{request.method} is not allowed here"}
+        message = messages.get(exc.status_code) or str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            message = "the body cannot be decoded: it must be UTF-8 JSON nested at most a few dozen levels deep"
+        type_ = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return respond(request, exc.status_code, message, type_, {404: "not_found"}.get(exc.status_code),
+                       headers=getattr(exc, "headers", None))
 
     @app.exception_handler(ApiError)
     def _api(request: Request, exc: ApiError) -> JSONResponse:
@@ -347,7 +407,8 @@ def _install_errors(app: FastAPI, gateway: Gateway) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return respond(request, 500, f"internal error ({type(exc).__name__}); it is in the request log",
+        log.error("internal error on %s", route_label(request), exc_info=exc)
+        return respond(request, 500, f"internal error ({type(exc).__name__}); the server's log has the details",
                        "server_error")
 
 
@@ -377,6 +438,9 @@ def _install_body_limit(app: FastAPI, limit: int) -> None:
                     return await _too_large(send, limit)
                 messages.append(message)
                 more = message.get("more_body", False)
+            problem = _unusable_json(b"".join(m.get("body", b"") for m in messages))
+            if problem is not None:
+                return await _refuse(send, 400, problem, "invalid_value")
             replay = iter(messages)
 
             async def replayed() -> dict:
@@ -387,10 +451,46 @@ def _install_body_limit(app: FastAPI, limit: int) -> None:
     app.add_middleware(BodyLimit)
 
 
+MAX_JSON_DEPTH = 64
+
+
+def _unusable_json(body: bytes) -> str | None:
+    """Why a JSON body cannot be used although it parses: a lone UTF-16 surrogate (``"\\ud800"``: valid
+    JSON, but no text encoding can carry it, so every later step would fail), or nesting deeper than any
+    request needs. Both checks run only when a cheap byte scan says they might apply."""
+    suspicious = b"\\ud" in body.lower() or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+    if not suspicious:
+        return None
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # FastAPI reports it as invalid JSON or an undecodable body
+    stack: list[tuple[Any, int]] = [(parsed, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"the body is nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "the body holds a lone UTF-16 surrogate (e.g. \\ud800): it is not valid Unicode text"
+    return None
+
+
 async def _too_large(send: Any, limit: int) -> None:
-    body = json.dumps(error_body(f"request body larger than {limit} bytes", "invalid_request_error",
-                                 "request_too_large")).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _refuse(send, 413, f"request body larger than {limit} bytes", "request_too_large")
+
+
+async def _refuse(send: Any, status: int, message: str, code: str) -> None:
+    """An OpenAI-style error sent before the app sees the request."""
+    body = json.dumps(error_body(message, "invalid_request_error", code)).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 

@@ -3,9 +3,15 @@ OpenAPI schema says exactly what the server accepts and returns."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+# One text or a batch: the batch is bounded in items, each text by settings.max_text_chars (checked by the
+# skills with a clear message). A bare ``max_length`` on ``str | list[str]`` would bound the string too.
+Texts = str | Annotated[list[str], Field(max_length=256)]
+EmbeddingTexts = str | Annotated[list[str], Field(max_length=2048)]
 
 
 class TextPart(BaseModel):
@@ -91,9 +97,11 @@ class ChatCompletion(BaseModel):
 
 class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    input: str | list[str] = Field(max_length=2048)
+    input: EmbeddingTexts
     model: str | None = Field(None, max_length=200)
     encoding_format: Literal["float", "base64"] | None = None  # the openai client asks for base64
+    dimensions: int | None = Field(None, ge=1, description="Must equal the model's own size: these encoders "
+                                   "were not trained to be truncated.")
 
 
 class EmbeddingItem(BaseModel):
@@ -129,7 +137,7 @@ class ModelList(BaseModel):
 
 class ModerationRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    input: str | list[str] = Field(max_length=256)
+    input: Texts
     model: str | None = Field(None, max_length=200)
 
 
@@ -149,7 +157,7 @@ class SkillRequest(BaseModel):
     """One text or a batch, plus the skill's options (labels, head, schema, passages ...)."""
 
     model_config = ConfigDict(extra="forbid")
-    input: str | list[str] = Field(max_length=256)
+    input: Texts
     labels: list[str] | None = Field(None, max_length=200)
     head: str | None = None
     passages: list[str] | None = Field(None, max_length=1000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import re
 import secrets
 import sqlite3
 import threading
@@ -31,6 +32,14 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 """
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(text: str | None) -> str | None:
+    # A NUL or escape sequence from a request must not reach the log as itself (terminals, exports).
+    return None if text is None else _CONTROL.sub("\ufffd", text)
 
 
 def _hash(secret: str) -> str:
@@ -92,6 +101,11 @@ class GatewayStore:
         if not changed:
             raise InvalidInputError(f"no active key with id {key_id!r}")
 
+    def keys_ever_created(self) -> int:
+        """Keys created so far, revoked ones included: once there was one, the gateway stays closed."""
+        with self._connect() as db:
+            return db.execute("SELECT COUNT(*) FROM keys").fetchone()[0]
+
     def active_keys(self) -> int:
         with self._connect() as db:
             return db.execute("SELECT COUNT(*) FROM keys WHERE revoked IS NULL").fetchone()[0]
@@ -128,13 +142,9 @@ class GatewayStore:
                                (item["tokens"], item["key_id"]))
                 else:
                     decision = item.get("decision")
-                    content = item.get("content") if self.keep_content else None
-                    if content and self.content_filter is not None:
-                        try:
-                            content = self.content_filter(content)
-                        except Exception:  # noqa: BLE001 - unfilterable content is dropped, never kept raw
-                            content = None
-                    item["content"] = content
+                    item["content"] = self._filtered(item.get("content"), None)
+                    # Error messages can quote the request (a model name, a path): filtered like content.
+                    item["error"] = self._filtered(item.get("error"), item.get("error_code") or "error")
                     db.execute(
                         "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (item["id"], item["ts"], item.get("key_id"), item["endpoint"], item.get("model"),
@@ -146,6 +156,20 @@ class GatewayStore:
                 pass  # the log must never take a request down; the row is lost, the count in /metrics stays
             finally:
                 self._queue.task_done()
+
+    def _filtered(self, text: str | None, withheld: str | None) -> str | None:
+        """What the log may keep of a request's text: masked by the content filter, ``withheld`` when
+        content is not kept, dropped when the filter fails; never control characters."""
+        if not text:
+            return text
+        if not self.keep_content:
+            return withheld
+        if self.content_filter is not None:
+            try:
+                text = self.content_filter(text)
+            except Exception:  # noqa: BLE001 - unfilterable text is dropped, never kept raw
+                return withheld
+        return _printable(text)
 
     def flush(self) -> None:
         self._queue.join()

@@ -147,7 +147,12 @@ def list_workflows(settings: Any = None) -> dict[str, Path]:
 
 
 class WorkflowNotFound(InvalidInputError):
-    pass
+    """``known`` lists the workflows there are; the message also names the folders searched, which the
+    gateway keeps to itself (server paths are not a caller's business)."""
+
+    def __init__(self, message: str, known: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.known = known or []
 
 
 def load_workflow(name_or_path: str, settings: Any = None) -> Workflow:
@@ -159,6 +164,6 @@ def load_workflow(name_or_path: str, settings: Any = None) -> Workflow:
     known = list_workflows(settings)
     if name_or_path not in known:
         raise WorkflowNotFound(f"no workflow named {name_or_path!r}; known: {', '.join(known) or 'none'} "
-                               f"(looked in {', '.join(str(d) for d in workflow_dirs(settings))})")
+                               f"(looked in {', '.join(str(d) for d in workflow_dirs(settings))})", list(known))
     return Workflow.from_yaml(known[name_or_path])
 

