@@ -39,6 +39,7 @@ demo: setup
 	$(BIN)/slmkit demo
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: setup

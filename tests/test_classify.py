@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from slmkit.errors import InvalidInputError, NotTrainedError
-from slmkit.evals.datasets import per_label_sample, snips, stratified_split
+from slmkit.datasets import per_label_sample, snips, stratified_split
 from slmkit.skills.classify import Classify
 
 TICKETS = {

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from slmkit.evals import datasets as ds
+from slmkit import datasets as ds
 
 
 def test_snips_and_pang_lee_have_their_published_sizes():

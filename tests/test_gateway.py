@@ -16,9 +16,9 @@ import pytest
 import uvicorn
 
 from slmkit.config import Settings
-from slmkit.gateway.settings import GatewaySettings
-from slmkit.guard.policy import GuardPolicy
-from slmkit.router.settings import RouterSettings, TierConfig
+from slmkit.config.gateway import GatewaySettings
+from slmkit.config.guard import GuardPolicy
+from slmkit.config.router import RouterSettings, TierConfig
 from upstream import Upstream
 
 EMAIL = "marta.kowalska@example.org"
@@ -283,3 +283,97 @@ def test_openapi_schema_covers_every_endpoint(server):
             "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
     skills = spec["paths"]["/v1/skills/{name}"]["post"]["parameters"][0]["schema"]
     assert "sentiment" in json.dumps(skills)
+
+
+# -- the chat path: tools, sampling, usage, refusals ------------------------------------------------------
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def test_tool_calls_whole_streamed_and_their_results_taken_back(client):
+    chat = client.chat.completions.create(model="small", max_tokens=30, tools=[WEATHER], tool_choice="required",
+                                          messages=ASK_WEATHER)
+    choice = chat.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    call = choice.message.tool_calls[0]
+    assert call.id and call.function.name == "get_weather"
+    assert isinstance(json.loads(call.function.arguments)["city"], str)  # the grammar follows the parameters
+    chunks = list(client.chat.completions.create(
+        model="small", max_tokens=30, tools=[WEATHER], stream=True, messages=ASK_WEATHER,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}}))
+    pieces = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert pieces[0].id and pieces[0].function.name == "get_weather" and len(pieces) > 2
+    assert isinstance(json.loads("".join(p.function.arguments or "" for p in pieces))["city"], str)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    # The next turn carries the assistant's call (content null) and the tool's result: answered, not a 400.
+    follow = client.chat.completions.create(model="small", max_tokens=6, tools=[WEATHER], messages=[
+        *ASK_WEATHER, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18 C and sunny"}])
+    assert follow.choices[0].message.content or follow.choices[0].message.tool_calls
+
+
+def test_stop_seed_and_temperature_reach_the_local_model(client):
+    ask = {"model": "small", "max_tokens": 16,
+           "messages": [{"role": "user", "content": "Count from one to ten in words, separated by commas."}]}
+    plain = client.chat.completions.create(**ask).choices[0].message.content
+    marker = plain[len(plain) // 2:][:2]  # greedy: the same answer again, cut where this first appears
+    cut = client.chat.completions.create(**ask, stop=["never-said", marker]).choices[0]
+    assert cut.finish_reason == "stop" and cut.message.content == plain[:plain.index(marker)]
+    hot = {**ask, "temperature": 1.5, "top_p": 1.0}
+    same = {client.chat.completions.create(**hot, seed=7).choices[0].message.content for _ in range(2)}
+    others = {client.chat.completions.create(**hot, seed=s).choices[0].message.content for s in (8, 9)}
+    assert len(same) == 1 and others - same  # one seed, one answer; other seeds, other samples
+
+
+def test_sampling_and_tools_reach_a_remote_tier(client, upstream):
+    from slmkit.router.resilience import all_breakers
+
+    for breaker in all_breakers().values():
+        breaker.success()
+    upstream.mode = "ok"
+    client.chat.completions.create(model="remote", max_tokens=5, temperature=0.7, top_p=0.9, seed=7, stop=["END"],
+                                   tools=[WEATHER], tool_choice="auto", messages=ASK_WEATHER)
+    sent = upstream.bodies[-1]
+    assert (sent["temperature"], sent["top_p"], sent["seed"], sent["stop"]) == (0.7, 0.9, 7, ["END"])
+    assert sent["tools"][0]["function"]["name"] == "get_weather" and sent["tool_choice"] == "auto"
+
+
+def test_streamed_usage_matches_and_a_pinned_stream_reports_cost_and_latency(client):
+    poem = [{"role": "user", "content": "Write a long poem about the sea."}]  # longer than max_tokens: both cut
+    ask = {"model": "small", "max_tokens": 8, "messages": poem}
+    whole = client.chat.completions.create(**ask)
+    chunks = list(client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True}))
+    usage = chunks[-1].usage
+    assert (usage.prompt_tokens, usage.completion_tokens) == (whole.usage.prompt_tokens, whole.usage.completion_tokens)
+    routing = chunks[-1].model_extra["slmkit"]
+    assert routing["cost_usd"] > 0 and routing["latency_ms"] > 0 and routing["reason"] == "the request named tier small"
+
+
+def test_fields_that_cannot_be_honoured_are_refused_by_name(client):
+    hi = [{"role": "user", "content": "hi"}]
+    for field, value in (("n", 2), ("logprobs", True)):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="small", max_tokens=2, messages=hi, **{field: value})
+        assert refused.value.body["param"] == field and field in refused.value.body["message"]
+    assert client.chat.completions.create(model="small", max_tokens=2, messages=hi, n=1, logprobs=False).choices
+    image = [{"role": "user", "content": [{"type": "text", "text": "What is in this picture?"},
+                                          {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
+    with pytest.raises(openai.BadRequestError, match="image content is not supported by this gateway's models"):
+        client.chat.completions.create(model="small", max_tokens=2, messages=image)
+
+
+def test_a_streamed_remote_answer_comes_back_personal_as_it_streams(client, upstream):
+    from slmkit.router.resilience import all_breakers
+
+    for breaker in all_breakers().values():
+        breaker.success()
+    upstream.mode = "ok"
+    chunks = list(client.chat.completions.create(
+        model="remote", max_tokens=20, stream=True,
+        messages=[{"role": "user", "content": f"Please email {EMAIL} the figures"}]))
+    assert EMAIL not in json.dumps(upstream.bodies[-1]) and "[EMAIL_1]" in json.dumps(upstream.bodies[-1])
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert EMAIL in "".join(pieces) and len(pieces) > 2  # restored word by word, not held to the end
+    assert chunks[-1].model_extra["slmkit"]["cost_usd"] > 0

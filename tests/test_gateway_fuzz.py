@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from slmkit.config import Settings  # noqa: E402
-from slmkit.evals.bench_gateway import UPSTREAM  # noqa: E402
-from slmkit.router.settings import RouterSettings, TierConfig  # noqa: E402
+from slmkit.bench.gateway import UPSTREAM  # noqa: E402
+from slmkit.config.router import RouterSettings, TierConfig  # noqa: E402
 
 
 def _free_port() -> int:

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import serve_app
 from slmkit.config import Settings
-from slmkit.gateway.settings import GatewaySettings
-from slmkit.router.settings import RouterSettings, TierConfig
+from slmkit.config.gateway import GatewaySettings
+from slmkit.config.router import RouterSettings, TierConfig
 
 EMAIL = "anna.kowalczyk@example.org"
 TIERS = {"small": TierConfig(model="smollm2-135m"), "large": TierConfig(model="qwen2.5-coder-0.5b")}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from slmkit.errors import InvalidInputError
-from slmkit.evals.datasets import RTP_CATEGORIES
-from slmkit.evals.moderation import fingerprint, moderation_split
+from slmkit.datasets.loaders import RTP_CATEGORIES
+from slmkit.evals.moderation import ABUSIVE, ORDINARY, fingerprint, moderation_split, own_halves, own_sentences
 from slmkit.skills.injection import Injection, InjectionResult, detect_injection
 from slmkit.skills.moderate import Moderate, ModerationResult
 
@@ -20,6 +20,25 @@ BENIGN = [
     "The film is a charming, funny look at family life.",
     "Book a table for two at an Italian restaurant tonight.",
 ]
+# Written for this test file before the abusive training sentences, and kept apart from them:
+# TOXIC, the abuse the gateway and guard tests send, and more of the same kinds.
+CLEARLY_TOXIC = TOXIC + [
+    "you are a worthless idiot and I hate you",
+    "You are a worthless piece of garbage and I will hurt you",
+    "Your support team is a bunch of brain-dead morons.",
+    "I'm going to come to your office and beat the shit out of you.",
+    "Go kill yourself, nobody would miss you.",
+    "You fat ugly cow, no wonder you're single.",
+    "People like you are vermin and should be wiped out.",
+    "Fuck you and fuck your shitty company.",
+    "Send me nudes or I'll post your address online.",
+    "Immigrants are filthy animals and don't deserve to live here.",
+    "If you don't refund me today I will burn your store down with you inside.",
+    "You retarded piece of shit, learn to do your job.",
+    "Women are too stupid to be engineers, go back to the kitchen.",
+]
+MAX_ORDINARY_FALSE_FLAGS = 0.02  # issue 13: ordinary text must not be refused under `moderation: block`
+MIN_ABUSIVE_RECALL = 0.85  # measured 0.92 on the held-out abusive half; guards against buying the above with recall
 
 # Written for this test file, apart from the set `slmkit eval moderate` reports on.
 INJECTIONS = [
@@ -105,7 +124,7 @@ def test_split_is_fixed_disjoint_and_covers_every_source():
     assert not train & test
     assert len(test) / (len(train) + len(test)) == pytest.approx(0.2, abs=0.01)
     assert {e.stratum for e in split.test} == {e.stratum for e in split.train}
-    assert {e.source for e in split.test} == {"toxigen", "rtp", "pang-lee", "snips", "squad"}
+    assert {e.source for e in split.test} == {"toxigen", "rtp", "pang-lee", "snips", "squad", ORDINARY, ABUSIVE}
     assert [e.text for e in moderation_split().test] == [e.text for e in split.test]
 
 
@@ -119,6 +138,8 @@ def test_built_heads_were_trained_on_the_train_split_only(moderate):
     rtp_train = [e.text for e in split.train if e.category]
     assert categories.meta["train_fingerprint"] == fingerprint(rtp_train)
     assert set(categories.labels) == set(RTP_CATEGORIES)
+    held_out = set(own_halves(ORDINARY)[1] + own_halves(ABUSIVE)[1])
+    assert not held_out & {e.text for e in split.train + split.test}
     if head.lexical is not None:
         # A word that occurs only in test text cannot be in a vocabulary built from train text.
         from slmkit.train.lexical import _terms
@@ -126,6 +147,107 @@ def test_built_heads_were_trained_on_the_train_split_only(moderate):
         train_terms = {t for e in split.train for t in _terms(e.text)}
         test_only = {t for e in split.test for t in _terms(e.text)} - train_terms
         assert test_only and not test_only & set(head.lexical.vocabulary)
+
+
+def test_own_sentences_are_split_in_fixed_disjoint_halves():
+    for source, least in ((ORDINARY, 200), (ABUSIVE, 100)):
+        sentences = own_sentences(source)
+        assert len(sentences) >= least and len(set(sentences)) == len(sentences)
+        assert not any(s.startswith("#") for s in sentences)  # the header comment is not data
+        train, held_out = own_halves(source)
+        assert sorted(train + held_out) == sorted(sentences) and not set(train) & set(held_out)
+        assert 0.4 < len(held_out) / len(sentences) < 0.6
+        assert own_halves(source) == (train, held_out)
+    split = moderation_split()
+    in_split = {e.text for e in split.train + split.test if e.source == ORDINARY}
+    assert in_split == set(own_halves(ORDINARY)[0])
+
+
+def test_held_out_ordinary_sentences_are_rarely_flagged(moderate):
+    held_out = own_halves(ORDINARY)[1]
+    results = moderate(held_out)
+    flagged = [(round(r.score, 3), text) for text, r in zip(held_out, results, strict=True) if r.flagged]
+    assert len(held_out) >= 100
+    assert len(flagged) / len(held_out) <= MAX_ORDINARY_FALSE_FLAGS, flagged
+
+
+def test_clearly_toxic_text_is_still_flagged(moderate):
+    missed = [text for text, r in zip(CLEARLY_TOXIC, moderate(CLEARLY_TOXIC), strict=True) if not r.flagged]
+    assert not missed
+    held_out = own_halves(ABUSIVE)[1]
+    recall = sum(r.flagged for r in moderate(held_out)) / len(held_out)
+    assert recall >= MIN_ABUSIVE_RECALL
+
+
+def test_shipped_operating_point_was_set_on_training_rows_only(moderate):
+    from slmkit.train.builtin import EVERYDAY_SOURCES, MODERATION_TARGET_FPR
+
+    point = moderate.head.meta["operating_point"]
+    assert point["target_fpr"] == MODERATION_TARGET_FPR and point["sources"] == list(EVERYDAY_SOURCES)
+    everyday = [e for e in moderation_split().train if e.source in EVERYDAY_SOURCES]
+    pooled = sum(point["fpr"][e.source] for e in everyday) / len(everyday)  # each source weighted by its rows
+    assert pooled <= MODERATION_TARGET_FPR
+    assert moderate.head.meta["combination"]["bias"] == pytest.approx(point["unshifted_bias"] - point["logit_shift"])
+
+
+def test_categories_are_true_only_above_their_own_threshold(moderate):
+    thresholds = moderate.categories.meta["thresholds"]
+    assert set(thresholds) == set(RTP_CATEGORIES) and all(0.25 <= t <= 1.0 for t in thresholds.values())
+    texts = CLEARLY_TOXIC + BENIGN + own_halves(ORDINARY)[1][:20]
+    results = moderate(texts)
+    for r in results:
+        expected = tuple(name for name, p in r.categories if r.flagged and p >= thresholds[name])
+        assert r.flagged_categories == expected
+    assert not any(r.flagged_categories for r in results if not r.flagged)
+    # The complaint in issue 13: every listed category was true whenever the text was flagged.
+    assert any(r.flagged and len(r.flagged_categories) < len(r.categories) for r in results)
+    threat = moderate("I will find where you live and kill you.")
+    assert threat.flagged_categories == ("threat",)
+
+
+def test_category_thresholds_can_be_overridden(moderate):
+    def skill(value: float) -> Moderate:
+        return Moderate(head=moderate.head, categories=moderate.categories,
+                        category_thresholds=dict.fromkeys(RTP_CATEGORIES, value)).warm_up()
+
+    text = "shut the fuck up, you stupid bitch"
+    everything, nothing = skill(0.0)(text), skill(1.0)(text)
+    assert everything.flagged_categories == tuple(name for name, _ in everything.categories)
+    assert nothing.flagged and nothing.flagged_categories == ()
+    assert skill(0.0)("have a lovely day").flagged_categories == ()  # not flagged: no category either
+    with pytest.raises(InvalidInputError, match="category threshold"):
+        Moderate(category_thresholds={"threat": 2.0})
+
+
+def test_operating_point_and_category_cut_offs_on_known_scores():
+    import numpy as np
+
+    from slmkit.train.builtin import category_thresholds, operating_point
+
+    z = np.arange(100, dtype=float)  # 100 benign rows scoring 0..99
+    cut = operating_point(z, np.ones(100, dtype=bool), 0.02)
+    assert (z >= cut).sum() == 2 and 97 < cut <= 98  # the lowest cut-off that flags 2 of 100
+    scores = np.array([[0.9, 0.1], [0.8, 0.3], [0.2, 0.7], [0.1, 0.2]])
+    gold = ["a", "a", "b", None]
+    flagged = np.array([True, True, True, False])
+    # Each category's F1-best cut-off is its lowest true row; the floor only raises cut-offs below it.
+    assert category_thresholds(scores, flagged, gold, ["a", "b"], floor=0.0) == {"a": 0.8, "b": 0.7}
+    assert category_thresholds(scores, flagged, gold, ["a", "b"], floor=0.75) == {"a": 0.8, "b": 0.75}
+
+
+def test_cache_key_follows_the_recipe_and_the_own_sentences(monkeypatch, moderate):
+    import slmkit.evals.moderation as data
+    import slmkit.train.builtin as builtin
+
+    version = builtin.moderation_version()
+    assert moderate.head.meta["version"] == version
+    assert all(version in path.name for path in builtin.moderation_paths("minilm-l6-int8"))
+    monkeypatch.setattr(builtin, "MODERATION_RECIPE", builtin.MODERATION_RECIPE + 1)
+    assert builtin.moderation_version() != version
+    monkeypatch.undo()
+    real = data.own_sentences
+    monkeypatch.setattr(data, "own_sentences", lambda source: [*real(source), "one more line"])
+    assert builtin.moderation_version() != version
 
 
 @pytest.mark.parametrize(("text", "rule"), INJECTIONS)
@@ -178,6 +300,12 @@ def test_eval_moderate_head_beats_the_profanity_baseline():
     assert evaluation.test_size == len(moderation_split().test)
     assert evaluation.injection.detected == evaluation.injection.n_injection
     assert evaluation.to_dict()["reports"][0]["name"] == "trained head"
+    held_out = {h.source: h for h in evaluation.held_out}
+    assert held_out[ORDINARY].flagged_rate <= MAX_ORDINARY_FALSE_FLAGS
+    shipped = by_name["head + profanity (logistic, shipped)"]
+    assert shipped.ordinary_false_flag_rate == held_out[ORDINARY].flagged_rate
+    assert evaluation.to_dict()["held_out"][0]["flagged_rate"] == held_out[ORDINARY].flagged_rate
     console = Console(record=True, width=160)
     print_moderation(evaluation, console)
-    assert "profanity baseline" in console.export_text()
+    text = console.export_text()
+    assert "profanity baseline" in text and "ordinary sentences, held-out half" in text and "false-flag rate" in text

@@ -6,7 +6,7 @@ import pytest
 
 from slmkit.errors import InvalidInputError
 from slmkit.guard.guard import Guard
-from slmkit.guard.policy import GuardPolicy
+from slmkit.config.guard import GuardPolicy
 from slmkit.guard.redact import Vault, redact
 from slmkit.skills.entities import Entities
 from slmkit.skills.pii import Pii
@@ -91,7 +91,7 @@ def _cli_eval_set() -> tuple[int, int]:
     """The sentence count and seed `slmkit eval pii` uses by default: the evaluation set."""
     import inspect
 
-    from slmkit.cli import eval_pii_cmd
+    from slmkit.cli.eval import eval_pii_cmd
 
     params = inspect.signature(eval_pii_cmd).parameters
     return params["n"].default, params["seed"].default
@@ -107,7 +107,7 @@ def test_no_pii_survives_mask_mode_on_the_evaluation_set(pii, held_out):
     """The full evaluation set of `slmkit eval pii` (its default size and seed), and the same number of
     sentences from a seed the evaluation does not use: mask, then scan the masked text for every gold
     value. The acceptance bar (recall >= 0.90, precision >= 0.85 per required type) is checked too."""
-    from slmkit.evals.pii_data import REQUIRED_TYPES, generate
+    from slmkit.datasets.pii import REQUIRED_TYPES, generate
     from slmkit.evals.spans import score_pii
 
     n, seed = _cli_eval_set()
@@ -205,6 +205,12 @@ def test_sensitive_labels_stay_local():
     assert guard.check("book a meeting room for monday", "remote").destination == "remote"
     with pytest.raises(ValueError, match="needs label_head"):
         GuardPolicy(local_only_labels=["medical"])
+
+
+def test_guard_refuses_unknown_pii_types_when_built():
+    policy = GuardPolicy(pii_types=["EMAIL", "SHOE_SIZE"])  # the settings take any names: the skill knows the types
+    with pytest.raises(InvalidInputError, match=r"unknown PII type\(s\) \['SHOE_SIZE'\]; known: PERSON, "):
+        Guard(policy)
 
 
 def test_guard_blocks_by_moderation_and_flags_injection():

@@ -309,7 +309,7 @@ def test_planner_falls_back_to_a_one_step_plan_when_its_tier_returns_garbage(tmp
     from slmkit.config import Settings
     from slmkit.plan.runner import Orchestrator
     from slmkit.router.router import Router
-    from slmkit.router.settings import RouterSettings, TierConfig
+    from slmkit.config.router import RouterSettings, TierConfig
 
     up = Upstream("garbage")
     try:

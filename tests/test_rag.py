@@ -303,9 +303,169 @@ def test_kill_9_mid_ingest_leaves_a_consistent_index_and_resumes(tmp_path: Path)
                                                      "bytes": 0}
 
 
+# -- bad and large files ---------------------------------------------------------------------
+def test_binary_and_badly_encoded_text_is_told_apart():
+    with pytest.raises(InvalidInputError, match="NUL byte at offset 3"):
+        parse_bytes(b"abc\x00def", ".txt")
+    with pytest.raises(InvalidInputError, match="control characters"):
+        parse_bytes(bytes(range(1, 32)) * 20, ".md")
+    with pytest.raises(InvalidInputError, match="not text"):
+        parse_bytes(bytes(range(0x80, 0x100)) * 20, ".txt")
+    assert "Café crème" in parse_bytes("Café crème.".encode("cp1252"), ".txt").blocks[0].text  # a Windows export
+    damaged = parse_bytes("Résumé of the year. ".encode() + b"\xff" + b" It went well.", ".txt").blocks[0].text
+    assert damaged.startswith("Résumé") and "\ufffd" in damaged  # a few bad bytes in UTF-8 are tolerated
+    utf16 = parse_bytes("Bonus pool: EUR 3 million.".encode("utf-16"), ".txt")  # NUL bytes, but a BOM says why
+    assert utf16.blocks[0].text == "Bonus pool: EUR 3 million."
+
+
+def test_streamed_documents_chunk_like_whole_ones(tmp_path: Path):
+    from slmkit.rag.chunking import iter_chunks
+    from slmkit.rag.loaders import READ_BYTES, inspect_file, iter_lines, open_document, parse_file
+
+    text = "a\r\nb\rc\n\r\nd\r"
+    for cut in range(len(text) + 1):  # a CRLF split between two reads is still one line end
+        assert list(iter_lines([text[:cut], text[cut:]])) == text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    sections = [f"## Part {n}\r\n\r\n" + " ".join(f"Item {n}.{i} cost EUR {i * n} in week {i % 52}." for i in range(40))
+                + "\r\n\r\n```\r\ncode = 1\r\n```\r\n\r\n- one\r\n- two\r\n" for n in range(120)]
+    doc = tmp_path / "long.md"
+    doc.write_bytes(("Preamble before any heading.\r\n\r\n# Long report\r\n\r\n" + "".join(sections)).encode())
+    assert doc.stat().st_size > 2 * READ_BYTES
+    stream = open_document(doc, inspect_file(doc))
+    assert list(iter_chunks(stream.title, stream.blocks)) == chunk_document(parse_file(doc))
+
+
+def test_bad_files_are_skipped_by_name_and_the_rest_is_ingested(docs: Path, index: Index, tmp_path: Path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Salaries of the board are confidential.\n")
+    (docs / "secret.txt").symlink_to(outside / "secret.txt")
+    (docs / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (docs / "reports/alias.md").symlink_to(docs / "reports/q3-2025.md")  # inside the folder: fine, read once
+    (docs / "broken.md").symlink_to(docs / "nowhere.md")
+    (docs / "loop.md").symlink_to(docs / "loop.md")
+    (docs / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    (docs / "controls.md").write_bytes(bytes(range(1, 32)) * 40)
+    os.mkfifo(docs / "pipe.txt")  # reading it would block for ever
+    (docs / "canteen.txt").write_bytes("Café crème costs EUR 2 in the canteen.\n".encode("cp1252"))
+    (docs / "bonus.txt").write_bytes("The bonus pool is EUR 3 million this year.\n".encode("utf-16"))
+
+    report = ingest(docs, "finance", index=index)
+    reasons = {Path(name).name: why for name, why in report.skipped}
+    assert set(reasons) == {"secret.txt", "linked-folder", "broken.md", "loop.md", "image.txt", "controls.md",
+                            "pipe.txt", "logo.png"}, reasons
+    assert "outside" in reasons["secret.txt"] and "outside" in reasons["linked-folder"]
+    assert "NUL byte" in reasons["image.txt"] and "control characters" in reasons["controls.md"]
+    assert reasons["broken.md"] == "broken symlink" and reasons["loop.md"] == "symlink loop"
+    assert reasons["pipe.txt"] == "not a regular file"
+    assert (report.added, report.updated) == (6, 0)  # the four finance files, the canteen and the bonus notes
+    sources = [r[0] for r in index.query("SELECT source FROM documents")]
+    assert all(s.startswith(docs.resolve().as_posix() + "/") for s in sources) and len(sources) == len(set(sources))
+    assert sum(s.endswith("q3-2025.md") for s in sources) == 1 and not any("alias" in s for s in sources)
+    texts = " ".join(r[0] for r in index.query("SELECT text FROM chunks"))
+    assert "Café crème" in texts and "bonus pool is EUR 3 million" in texts and "Salaries" not in texts
+    _integrity(index)
+
+    capped = ingest(docs, "finance", index=index, max_file_bytes=300)
+    over = {Path(name).name: why for name, why in capped.skipped if "max_file_bytes" in why}
+    size = (docs / "treasury/cash.html").stat().st_size
+    assert "cash.html" in over and over["cash.html"].startswith(f"{size:,} bytes, over the limit of 300 bytes")
+    assert capped.deleted == 0 and index.stats("finance")["documents"] == 6  # a skipped file keeps its old version
+
+    result = CliRunner().invoke(_app(), ["ingest", str(docs), "-c", "cli", "--index", str(tmp_path / "cli.sqlite3")])
+    assert result.exit_code == 0, result.output
+    assert "image.txt" in result.output and "NUL byte" in result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["added"] == 6 and summary["skipped"] == 8
+    assert {Path(s["path"]).name for s in summary["skipped_files"]} == set(reasons)
+
+
+def _count_encoder_calls(monkeypatch, fail_on_call: int | None = None) -> list[int]:
+    """Wrap the real encoder to see its batch sizes, and to inject one fault (Ctrl-C on a given call)."""
+    from slmkit.skills.embed import Embed
+
+    calls: list[int] = []
+    real = Embed.vectors
+
+    def vectors(self, items, progress=None):
+        calls.append(len(items))
+        if fail_on_call is not None and len(calls) == fail_on_call:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C in the middle of a document
+        return real(self, items, progress)
+
+    monkeypatch.setattr(Embed, "vectors", vectors)
+    return calls
+
+
+def _big_folder(folder: Path, paragraphs: int, run_on_fields: int) -> int:
+    folder.mkdir()
+    words = ["budget", "travel", "supplier", "capital", "hiring", "risk", "cash", "pricing", "audit", "board"]
+    text = []
+    for n in range(paragraphs):
+        text.append(f"Section {n}" if n % 25 == 0 else " ".join(
+            f"The {words[(n + i) % 10]} team reviewed item {n * 7 + i} and noted EUR {n * 13 % 9973 + i} thousand."
+            for i in range(5)))
+    # plus a run without any sentence end (a log dump): cutting it used to be quadratic
+    run_on = " ".join(f"field{i % 997}={i}" for i in range(run_on_fields))
+    (folder / "big.txt").write_text("\n\n".join(text) + "\n\n" + run_on + "\n", encoding="utf-8")
+    # and a heading line with a long run of spaces: the heading regex used to backtrack cubically on it
+    (folder / "odd.md").write_text("# a" + " " * 20_000 + "b\n\nBody text.\n", encoding="utf-8")
+    return sum(f.stat().st_size for f in folder.iterdir())
+
+
+def test_reading_and_chunking_a_large_file_is_linear(tmp_path: Path):
+    from slmkit.rag.chunking import iter_chunks
+    from slmkit.rag.loaders import inspect_file, open_document
+
+    total = _big_folder(tmp_path / "big", 6000, 110_000)
+    assert total > 2_000_000
+    started = time.perf_counter()
+    chunks = 0
+    for path in sorted((tmp_path / "big").iterdir()):
+        doc = open_document(path, inspect_file(path))
+        chunks += sum(1 for _ in iter_chunks(doc.title, doc.blocks))
+    seconds = time.perf_counter() - started
+    # ~0.3 s/MB here; the quadratic cut of the run-on text and the cubic heading regex took hours on these files
+    assert chunks > 1000 and seconds < 3 * total / 1e6, f"{seconds:.1f} s for {total / 1e6:.1f} MB"
+
+
+def test_a_large_file_is_embedded_in_batches_with_progress(tmp_path: Path, index: Index, monkeypatch):
+    from slmkit.rag.ingest import EMBED_BATCH
+
+    calls = _count_encoder_calls(monkeypatch)
+    folder = tmp_path / "big"
+    total = _big_folder(folder, 560, 8_000)
+    done_bytes: list[int] = []
+    done_files: list[int] = []
+    report = ingest(folder, "big", index=index, on_bytes=done_bytes.append, progress=done_files.append)
+    assert report.skipped == [] and report.added == 2 and report.chunks_written > EMBED_BATCH
+    assert sum(done_bytes) == total and len(done_bytes) >= report.chunks_written // EMBED_BATCH
+    assert done_files == [1, 1] and max(calls) <= EMBED_BATCH
+    assert index.stats("big")["chunks"] == report.chunks_written
+    _integrity(index)
+
+
+def test_an_interrupted_ingest_keeps_the_previous_version(tmp_path: Path, index: Index, monkeypatch):
+    folder = tmp_path / "memos"
+    folder.mkdir()
+    memo = folder / "memo.md"
+    memo.write_text("# Memo\n\nThe first version holds one paragraph.\n")
+    ingest(folder, "memos", index=index)
+    before = index.query("SELECT d.content_hash, c.text FROM documents d JOIN chunks c ON c.doc_id = d.id")
+    memo.write_text("# Memo\n\n" + "\n\n".join(f"Paragraph {i} of the long second version, item {i}." * 12
+                                                for i in range(600)))
+    _count_encoder_calls(monkeypatch, fail_on_call=2)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(folder, "memos", index=index)
+    after = index.query("SELECT d.content_hash, c.text FROM documents d JOIN chunks c ON c.doc_id = d.id")
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]  # no half-written second version
+    _integrity(index)
+    monkeypatch.undo()
+    assert ingest(folder, "memos", index=index).updated == 1
+
+
 # -- the commands ----------------------------------------------------------------------------
 def _app() -> typer.Typer:
-    from slmkit.rag_cli import ask_cmd, ingest_cmd
+    from slmkit.cli.rag import ask_cmd, ingest_cmd
 
     app = typer.Typer()
     app.command("ingest")(ingest_cmd)
@@ -333,7 +493,7 @@ def test_commands_ingest_and_retrieve(docs: Path, tmp_path: Path):
 
 
 def test_squad_answer_metrics():
-    from slmkit.rag.eval import exact_match, f1_score, normalize_answer
+    from slmkit.evals.rag import exact_match, f1_score, normalize_answer
 
     assert normalize_answer("The  Denver Broncos!") == "denver broncos"
     assert exact_match("Denver Broncos", ["the Denver Broncos"]) == 1.0
@@ -342,7 +502,7 @@ def test_squad_answer_metrics():
 
 
 def test_import_stays_light():
-    code = ("import sys, json, slmkit.rag, slmkit.rag_cli; "
+    code = ("import sys, json, slmkit.rag, slmkit.cli.rag; "
             "print(json.dumps(sorted(m for m in ('numpy', 'sqlite_vec', 'pypdf', 'selectolax', 'onnxruntime', "
             "'llama_cpp', 'sklearn') if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -351,7 +511,8 @@ def test_import_stays_light():
 
 @pytest.mark.slow
 def test_eval_and_bench_run_small(tmp_path: Path):
-    from slmkit.rag import bench, eval as rag_eval
+    from slmkit.bench import rag as bench
+    from slmkit.evals import rag as rag_eval
 
     report = rag_eval.run(questions=60, answer_sample=2, refusal_sample=2, generators=("qwen2.5-coder-0.5b",),
                           calibration_sample=40, threads=1)

@@ -17,7 +17,7 @@ from slmkit.models.llama import get_generator
 from slmkit.router.evaluate import curve, random_curve, threshold_for_quality, threshold_for_share
 from slmkit.router.router import Router
 from slmkit.router.semantic import Route, SemanticRouter
-from slmkit.router.settings import RouterSettings, TierConfig
+from slmkit.config.router import RouterSettings, TierConfig
 from slmkit.router.tiers import TierError, sequence_confidence
 
 HELLO = [{"role": "user", "content": "Reply with one word: hello."}]
@@ -164,6 +164,56 @@ def test_the_fallback_failing_too_is_an_error_not_a_loop():
         Router(s).run(HELLO, strategy="small", max_tokens=6)
 
 
+# -- streaming: the same decisions, the answer in pieces ----------------------------------------------
+def test_a_pinned_stream_counts_and_costs_as_run_does():
+    router = Router(settings())
+    poem = [{"role": "user", "content": "Write a long poem about the sea."}]  # longer than max_tokens: both cut
+    d, pieces = router.stream(poem, tier="small", max_tokens=8)
+    deltas = list(pieces)
+    whole = router.run(poem, tier="small", max_tokens=8).answer.completion
+    # (Not the same text: a prompt served from the KV cache may tip a near-tie the other way.)
+    assert "".join(x.text for x in deltas).strip() and deltas[-1].finish_reason == whole.finish_reason == "length"
+    assert (deltas[-1].prompt_tokens, deltas[-1].completion_tokens) == (whole.prompt_tokens, whole.completion_tokens)
+    assert d.tier == "small" and d.strategy == "pinned" and d.reason == "the request named tier small"
+    assert 0 < d.cost < d.large_cost and d.latency_ms > 0
+
+
+def test_an_escalated_cascade_streams_the_large_tier_as_it_generates():
+    d, pieces = Router(settings(cascade_threshold=1.0)).stream(HELLO, strategy="cascade", max_tokens=8)
+    assert d.escalated and d.tier == "large" and d.tiers_tried == ["small", "large"] and "escalated" in d.reason
+    small_only = d.cost  # the small answer was read to judge it; the large one is still being generated
+    assert "".join(x.text for x in pieces).strip()
+    assert d.cost > small_only
+
+
+def test_a_stream_falls_back_before_its_first_piece_and_a_skill_route_is_left_to_the_caller(semantic):
+    s = settings(tiers={"large": TierConfig(model="qwen-72b-not-installed")})
+    d, pieces = Router(s).stream(HELLO, strategy="large", max_tokens=6)
+    assert d.tier == "small" and "not-installed" in d.fallback and d.tiers_tried == ["large", "small"]
+    assert "".join(x.text for x in pieces).strip()
+    d, pieces = Router(settings(), semantic=semantic).stream([{"role": "user", "content": "will it rain in Oslo"}])
+    assert pieces is None and d.tier == "skill:classify" and d.strategy == "semantic"
+
+
+def test_a_stream_closed_or_dropped_early_frees_the_local_model():
+    import gc
+    import time
+
+    router = Router(settings())
+    story = [{"role": "user", "content": "Write a very long story about a dragon who collects teapots."}]
+    for abandon in ("close", "drop"):
+        _, pieces = router.stream(story, tier="small", max_tokens=1500)
+        next(pieces)
+        if abandon == "close":
+            pieces.close()
+        else:
+            del pieces
+            gc.collect()
+        started = time.perf_counter()
+        assert router.run(HELLO, tier="small", max_tokens=4).answer is not None
+        assert time.perf_counter() - started < 15  # not after the 1500 tokens nobody is reading
+
+
 class _Upstream(BaseHTTPRequestHandler):
     mode = "hang"
 
@@ -228,7 +278,7 @@ def test_settings_refuse_unknown_tiers_and_remote_without_url():
 
 # -- calibration learns where escalation pays --------------------------------------------------------
 def test_calibration_learns_which_queries_need_the_large_tier(tmp_path):
-    from slmkit.evals.datasets import snips
+    from slmkit.datasets.loaders import snips
     from slmkit.router import calibration
 
     rows = [e for e in snips() if e.label in {"get_weather", "play_music", "rate_book"}][:240]

@@ -8,8 +8,21 @@ as its toxic ones, so they are the negatives that punish a head which only learn
 "mentions a minority" or "does not look like a movie review"; that is why the
 ToxiGen-only ROC-AUC is reported apart from the overall one.
 
+None of those benign sources sounds like the traffic a gateway sees (support tickets,
+product questions, small talk, "kill the process"), and a head trained on them alone
+flagged over a quarter of such text. So slmkit ships its own ordinary sentences
+(``slmkit/data/ordinary_sentences.txt``) and, so that "sounds like a support ticket"
+does not become "benign", their abusive counterpart (``abusive_sentences.txt``: threats
+and insults aimed at staff or a shop). Each file is split in two halves by a hash of
+each sentence: the train half joins the rows (sources ``ordinary`` and ``abusive``), the
+held-out half is never trained or calibrated on and is only measured: the false-flag
+rate on ordinary text, the recall on in-domain abuse.
+
 The split is fixed (seed 13, 20% test, stratified by source and label) and the
-built head in ``slmkit.train.builtin`` is fitted on the train part only.
+built head in ``slmkit.train.builtin`` is fitted on the train part only. The train
+halves of slmkit's own sentences are split on their own with the same seed, so the
+rows of the public sources land where they did before those existed and figures stay
+comparable.
 """
 
 from __future__ import annotations
@@ -19,22 +32,27 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from slmkit.evals.datasets import SEED, LabelledText, stratified_split
+from slmkit.datasets import SEED, LabelledText, stratified_split
 from slmkit.evals.metrics import ClassificationReport, classification_report
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from slmkit.skills.moderate import ModerationResult
 
 Progress = Callable[[int], None]
 
 MODERATION_TEST_FRACTION = 0.2
 # Benign rows per other source: with ToxiGen's 100 benign this balances the ~800 toxic rows.
 BENIGN_SAMPLE = {"pang-lee": 300, "snips": 200, "squad": 200}
-MODERATION_EVAL_STEPS = 3  # progress ticks eval_moderate gives: scores, categories, injection checks
+MODERATION_EVAL_STEPS = 4  # progress ticks eval_moderate gives: scores, held-out own text, categories, injection
+ORDINARY, ABUSIVE = "ordinary", "abusive"  # source names of slmkit's own sentences, benign and toxic
+OWN_FILES = {ORDINARY: "data/ordinary_sentences.txt", ABUSIVE: "data/abusive_sentences.txt"}  # package data
 
 # Written for this project (not a public benchmark) and tuned beside the rules, so its
 # detection rate says the rules work as meant, not how they fare against real attacks.
@@ -70,7 +88,7 @@ INJECTION_CHECKS: tuple[tuple[str, bool], ...] = (
 class ModerationExample:
     text: str
     toxic: bool
-    source: str  # toxigen, rtp, pang-lee, snips, squad
+    source: str  # toxigen, rtp, pang-lee, snips, squad, ordinary, abusive
     category: str | None = None  # the RealToxicityPrompts subset, for RTP rows
 
     @property
@@ -86,7 +104,7 @@ class ModerationSplit:
 
 def moderation_examples(seed: int = SEED) -> list[ModerationExample]:
     """Every row the head and its evaluation draw on, deduplicated by text (first occurrence wins)."""
-    from slmkit.evals import datasets
+    from slmkit import datasets
 
     rng = random.Random(seed)
     rows = [ModerationExample(e.text, e.label == "toxic", "toxigen") for e in datasets.toxigen()]
@@ -106,6 +124,24 @@ def moderation_examples(seed: int = SEED) -> list[ModerationExample]:
     return unique
 
 
+def own_sentences(source: str) -> list[str]:
+    """slmkit's own ``ordinary`` or ``abusive`` sentences, in file order (comment and blank lines skipped)."""
+    text = resources.files("slmkit").joinpath(OWN_FILES[source]).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def is_held_out(text: str) -> bool:
+    """The held-out half: decided by each sentence's own hash, so adding or editing a line
+    never moves another sentence from one half to the other (a trained one into the measured half)."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 2 == 1
+
+
+def own_halves(source: str) -> tuple[list[str], list[str]]:
+    """(train half, held-out half) of slmkit's own ``ordinary`` or ``abusive`` sentences."""
+    sentences = own_sentences(source)
+    return [t for t in sentences if not is_held_out(t)], [t for t in sentences if is_held_out(t)]
+
+
 def split_examples(examples: Sequence[ModerationExample], test_fraction: float, seed: int = SEED) -> ModerationSplit:
     """Stratified by source and label (RTP by category), so every source and category reaches the test side."""
     by_text = {e.text: e for e in examples}
@@ -113,9 +149,26 @@ def split_examples(examples: Sequence[ModerationExample], test_fraction: float, 
     return ModerationSplit([by_text[e.text] for e in split.train], [by_text[e.text] for e in split.test])
 
 
+def fold_rows(examples: Sequence[ModerationExample], k: int, seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` (train rows, held rows) index pairs over ``examples``, stratified like the split and seeded."""
+    from sklearn.model_selection import StratifiedKFold
+
+    strata = [e.stratum for e in examples]
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(strata)), strata))
+
+
 def moderation_split() -> ModerationSplit:
-    """The fixed train/test split: the built head sees ``train`` only, ``slmkit eval moderate`` scores ``test``."""
-    return split_examples(moderation_examples(), MODERATION_TEST_FRACTION)
+    """The fixed train/test split: the built head sees ``train`` only, ``slmkit eval moderate`` scores ``test``.
+
+    The train halves of slmkit's own sentences are split apart from the public sources (see the
+    module docstring); the held-out halves are in neither side.
+    """
+    public = split_examples(moderation_examples(), MODERATION_TEST_FRACTION)
+    seen = {e.text for e in public.train + public.test}
+    rows = [ModerationExample(t, source == ABUSIVE, source)
+            for source in (ORDINARY, ABUSIVE) for t in own_halves(source)[0] if t not in seen]
+    own = split_examples(rows, MODERATION_TEST_FRACTION)
+    return ModerationSplit(public.train + own.train, public.test + own.test)
 
 
 def fingerprint(texts: Sequence[str]) -> str:
@@ -138,6 +191,23 @@ class ModerationReport:
     recall: float
     threshold: float
     false_positive_rate: dict[str, float] = field(default_factory=dict)  # per benign source, at threshold
+    ordinary_false_flag_rate: float | None = None  # held-out ordinary sentences flagged, at threshold
+    abusive_recall: float | None = None  # held-out abusive sentences flagged, at threshold
+
+
+@dataclass
+class HeldOutReport:
+    """The shipped verdicts on a held-out half of slmkit's own sentences (never trained or calibrated on)."""
+
+    source: str  # ordinary: every flag is a false one; abusive: every miss is a false negative
+    n: int
+    threshold: float
+    flagged: int
+    wrong: list[tuple[str, float]]  # (text, score) of the wrong verdicts, most confident first
+
+    @property
+    def flagged_rate(self) -> float:  # the false-flag rate on ordinary text, the recall on abusive text
+        return self.flagged / self.n if self.n else 0.0
 
 
 @dataclass
@@ -163,13 +233,16 @@ class ModerationEval:
     categories: ClassificationReport
     injection: InjectionReport
     head: dict  # what the built head recorded about its own training (validation choices, combination)
+    held_out: list[HeldOutReport] = field(default_factory=list)  # ordinary, abusive
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "injection": {**asdict(self.injection), "recall": self.injection.recall}}
+        return {**asdict(self), "injection": {**asdict(self.injection), "recall": self.injection.recall},
+                "held_out": [{**asdict(h), "flagged_rate": h.flagged_rate} for h in self.held_out]}
 
 
-def score_report(name: str, test: Sequence[ModerationExample], scores: Sequence[float],
-                 threshold: float) -> ModerationReport:
+def score_report(name: str, test: Sequence[ModerationExample], scores: Sequence[float], threshold: float,
+                 ordinary: Sequence[float] | None = None, abusive: Sequence[float] | None = None) -> ModerationReport:
+    """Figures at ``threshold`` on the test split, and on the held-out own sentences when their scores are given."""
     from sklearn.metrics import roc_auc_score
 
     gold = np.asarray([e.toxic for e in test])
@@ -190,6 +263,8 @@ def score_report(name: str, test: Sequence[ModerationExample], scores: Sequence[
         accuracy=float((predicted == gold).mean()),
         f1=2 * precision * recall / (precision + recall) if precision + recall else 0.0,
         precision=float(precision), recall=float(recall), threshold=threshold, false_positive_rate=fpr,
+        ordinary_false_flag_rate=float(np.mean(np.asarray(ordinary) >= threshold)) if ordinary else None,
+        abusive_recall=float(np.mean(np.asarray(abusive) >= threshold)) if abusive else None,
     )
 
 
@@ -207,6 +282,13 @@ def injection_report(checks: Sequence[tuple[str, bool]] = INJECTION_CHECKS) -> I
     )
 
 
+def held_out_report(source: str, texts: Sequence[str], results: Sequence[ModerationResult],
+                    threshold: float) -> HeldOutReport:
+    wrong = [(t, r.score) for t, r in zip(texts, results, strict=True) if r.flagged != (source == ABUSIVE)]
+    return HeldOutReport(source=source, n=len(texts), threshold=threshold, flagged=sum(r.flagged for r in results),
+                         wrong=sorted(wrong, key=lambda pair: -abs(pair[1] - threshold)))
+
+
 def eval_moderate(model: str | None = None, threshold: float = 0.5,
                   progress: Progress | None = None) -> ModerationEval:
     """Head, profanity baseline and their combinations, all scored in this run on the same test split."""
@@ -216,14 +298,21 @@ def eval_moderate(model: str | None = None, threshold: float = 0.5,
     test = split.test
     skill = Moderate(model, threshold=threshold, injection=False).warm_up()
     results = skill([e.text for e in test])
-    head = [r.head_score for r in results]
-    profanity = [r.profanity_score for r in results]
-    reports = [
-        score_report("trained head", test, head, threshold),
-        score_report("profanity baseline", test, profanity, threshold),
-        score_report("head + profanity (logistic, shipped)", test, [r.score for r in results], threshold),
-        score_report("max(head, profanity)", test, np.maximum(head, profanity).tolist(), threshold),
-    ]
+    own = {source: own_halves(source)[1] for source in (ORDINARY, ABUSIVE)}
+    own_results = {source: skill(texts) for source, texts in own.items()}
+    if progress:
+        progress(1)
+
+    def methods(rs: Sequence[ModerationResult]) -> dict[str, list[float]]:
+        head, profanity = [r.head_score for r in rs], [r.profanity_score for r in rs]
+        return {"trained head": head, "profanity baseline": profanity,
+                "head + profanity (logistic, shipped)": [r.score for r in rs],
+                "max(head, profanity)": np.maximum(head, profanity).tolist()}
+
+    ordinary, abusive = methods(own_results[ORDINARY]), methods(own_results[ABUSIVE])
+    reports = [score_report(name, test, scores, threshold, ordinary[name], abusive[name])
+               for name, scores in methods(results).items()]
+    held_out = [held_out_report(source, own[source], own_results[source], threshold) for source in own]
     if progress:
         progress(1)
     rtp = [(e, r) for e, r in zip(test, results, strict=True) if e.category]
@@ -239,7 +328,7 @@ def eval_moderate(model: str | None = None, threshold: float = 0.5,
     assert skill.head is not None
     return ModerationEval(
         train_size=len(split.train), test_size=len(test), test_toxigen=sum(e.source == "toxigen" for e in test),
-        reports=reports, categories=categories, injection=injection, head=dict(skill.head.meta),
+        reports=reports, categories=categories, injection=injection, head=dict(skill.head.meta), held_out=held_out,
     )
 
 
@@ -252,13 +341,21 @@ def print_moderation(evaluation: ModerationEval, console: Console | None = None)
                         f"train {evaluation.train_size}, test {evaluation.test_size} "
                         f"({evaluation.test_toxigen} ToxiGen)")
     for column in ("method", "ROC-AUC", "ROC-AUC ToxiGen", "accuracy", "F1 toxic", "precision", "recall",
-                   "worst benign FPR"):
+                   "worst benign FPR", "ordinary false flags", "abusive recall"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for r in evaluation.reports:
         worst = max(r.false_positive_rate.items(), key=lambda kv: kv[1]) if r.false_positive_rate else None
         table.add_row(r.name, f"{r.roc_auc:.4f}", f"{r.roc_auc_toxigen:.4f}", f"{r.accuracy:.4f}", f"{r.f1:.4f}",
-                      f"{r.precision:.4f}", f"{r.recall:.4f}", f"{worst[0]} {worst[1]:.3f}" if worst else "-")
+                      f"{r.precision:.4f}", f"{r.recall:.4f}", f"{worst[0]} {worst[1]:.3f}" if worst else "-",
+                      "-" if r.ordinary_false_flag_rate is None else f"{r.ordinary_false_flag_rate:.3f}",
+                      "-" if r.abusive_recall is None else f"{r.abusive_recall:.3f}")
     console.print(table)
+    for h in evaluation.held_out:
+        figure = "false-flag rate" if h.source == ORDINARY else "recall"
+        console.print(f"{h.source} sentences, held-out half (never trained on): {h.flagged}/{h.n} flagged, "
+                      f"{figure} {h.flagged_rate:.2%} at threshold {h.threshold}")
+        for text, score in h.wrong:
+            console.print(f"  {'flagged' if h.source == ORDINARY else 'missed'} {score:.3f}: {text}")
     c = evaluation.categories
     console.print(f"categories ({c.n} RTP test rows, 7 classes): accuracy {c.accuracy:.4f}, macro-F1 {c.macro_f1:.4f}")
     i = evaluation.injection

@@ -14,6 +14,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from slmkit.datasets.loaders import conll2003
+from slmkit.datasets.pii import generate
+
 Progress = Callable[[int], None]
 
 # OntoNotes (spaCy) -> CoNLL-2003. GPE (countries, cities, states), LOC (mountains, rivers) and
@@ -96,7 +99,6 @@ def eval_entities(limit: int | None = None, progress: Progress | None = None) ->
 
     from spacy.tokens import Doc
 
-    from slmkit.evals.datasets import conll2003
     from slmkit.models.spacy_nlp import get_nlp
 
     sentences = conll2003("test")[:limit]
@@ -158,7 +160,6 @@ def eval_pii(n: int = 1200, seed: int = 13, progress: Progress | None = None) ->
     """Detection per type on ``n`` seeded synthetic sentences, and what survives mask-mode redaction."""
     import time
 
-    from slmkit.evals.pii_data import generate
     from slmkit.guard.redact import redact
     from slmkit.skills.pii import PII_TYPES, Pii
 

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from slmkit.evals.datasets import LabelledText, load_labelled, per_label_sample, stratified_split
+from rich.console import Console
+from rich.table import Table
+
+from slmkit.datasets.loaders import SNIPS_DESCRIPTIONS, LabelledText, load_labelled
+from slmkit.datasets.splits import per_label_sample, stratified_split
 from slmkit.evals.metrics import ClassificationReport, classification_report
 
 Progress = Callable[[int], None]
 
 SNIPS_TEST_FRACTION = 0.3
-# Zero-shot gets a one-line description per intent and never sees an utterance.
-SNIPS_DESCRIPTIONS = {
-    "add_to_playlist": "add a song, an artist or an album to a playlist",
-    "book_restaurant": "book a table at a restaurant for a number of people",
-    "get_weather": "what the weather forecast will be in a place",
-    "play_music": "play a song, an album or music by an artist",
-    "rate_book": "give a book a rating of some stars or points",
-    "search_creative_work": "find a book, a song, an album, a TV show, a movie or a video game",
-    "search_screening_event": "find movie showtimes and films playing at cinemas",
-}
 
 
 def eval_classify(dataset: str = "snips", shots: tuple[int, ...] = (10,), model: str | None = None,
@@ -79,3 +73,16 @@ def eval_sentiment(dataset: str = "pang-lee", model: str | None = None,
         if progress:
             progress(1)
     return reports
+
+
+def print_classification(title: str, reports: Sequence[ClassificationReport], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=title)
+    for column in ("run", "n", "accuracy", "macro-F1", "ECE", "top confusion"):
+        table.add_column(column, justify="right" if column in {"n", "accuracy", "macro-F1", "ECE"} else "left")
+    for r in reports:
+        confusion = f"{r.top_confusions[0][0]} -> {r.top_confusions[0][1]} ({r.top_confusions[0][2]})" \
+            if r.top_confusions else "-"
+        table.add_row(r.name, str(r.n), f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}",
+                      f"{r.ece:.3f}" if r.ece is not None else "-", confusion)
+    console.print(table)

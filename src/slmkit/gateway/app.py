@@ -18,17 +18,18 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from slmkit.errors import InvalidInputError, NotTrainedError, SlmkitError
 from slmkit.gateway import schemas as s
+from slmkit.gateway.errors import ApiError, error_body
 from slmkit.gateway.metrics import Metrics
 from slmkit.gateway.store import ApiKey, GatewayStore
 
@@ -38,18 +39,6 @@ SKILLS = ("classify", "sentiment", "entities", "pii", "redact", "langid", "reran
           "moderate")
 SkillName = Literal["classify", "sentiment", "entities", "pii", "redact", "langid", "rerank", "extract", "summarize",
                     "moderate"]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None,
-                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
-        self.headers = headers or {}
-
-
-def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 _ERRORS = {400: {"model": s.ErrorResponse, "description": "The request cannot be used as sent."},
@@ -187,7 +176,11 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
     @app.post("/v1/chat/completions", response_model=s.ChatCompletion, responses={
         **_ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "A completion, or SSE chunks."}})
     def chat_completions(body: s.ChatRequest, key: Key) -> Any:
-        return _chat(gateway, body, key)
+        from slmkit.gateway.chat import ChatHost, complete
+
+        host = ChatHost(gateway.settings, gateway.router, partial(_account, gateway),
+                        partial(_dispatch_target, gateway))
+        return complete(host, body, key)
 
     @app.post("/v1/embeddings", response_model=s.EmbeddingsResponse, responses=_ERRORS)
     def embeddings(body: s.EmbeddingsRequest, key: Key) -> Any:
@@ -495,225 +488,9 @@ async def _refuse(send: Any, status: int, message: str, code: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-# -- chat ------------------------------------------------------------------------------------------
-def _messages(body: s.ChatRequest) -> list[dict[str, str]]:
-    out = []
-    for m in body.messages:
-        text = m.text()
-        out.append({"role": "system" if m.role == "developer" else m.role, "content": text})
-    if not out[-1]["content"].strip():
-        raise ApiError(400, "the last message has no content", param="messages")
-    return out
-
-
-def _schema(body: s.ChatRequest) -> dict | None:
-    fmt = body.response_format
-    if fmt is None or fmt.type == "text":
-        return None
-    if fmt.type == "json_object":
-        return {"type": "object"}
-    if fmt.json_schema is None:
-        raise ApiError(400, "response_format json_schema needs json_schema.schema", param="response_format")
-    return fmt.json_schema.schema_
-
-
-def _pin(gateway: Gateway, model: str) -> tuple[str | None, str | None]:
-    """(tier, strategy) for the requested model name; 404-style error for an unknown one."""
-    tiers = gateway.settings.router.tiers
-    if model in ("auto", ""):
-        return None, None
-    if model.startswith("auto:"):
-        strategy = model.split(":", 1)[1]
-        if strategy not in ("small", "large", "cascade", "learned", "combined"):
-            raise ApiError(400, f"unknown routing strategy {strategy!r}", param="model", code="model_not_found")
-        return None, strategy
-    if model in tiers:
-        return model, None
-    for name, tier in tiers.items():
-        if tier.model == model:
-            return name, None
-    known = ", ".join(["auto", *tiers, *(t.model for t in tiers.values())])
-    raise ApiError(404, f"model {model!r} does not exist here; use one of: {known}", "invalid_request_error",
-                   "model_not_found", "model")
-
-
-def _routing_headers(info: s.RoutingInfo) -> dict[str, str]:
-    return {"x-slmkit-tier": info.tier, "x-slmkit-strategy": info.strategy, "x-slmkit-reason": info.reason[:200],
-            "x-slmkit-cost-usd": f"{info.cost_usd:.8f}", "x-slmkit-saved-usd": f"{info.saved_usd:.8f}",
-            **({"x-slmkit-fallback": info.fallback[:200].replace("\n", " ")} if info.fallback else {})}
-
-
-def _reason(d: Any) -> str:
-    if d.fallback:
-        return f"fallback to {d.tier}: {d.fallback}"
-    if d.strategy == "pinned":
-        return f"the request named tier {d.tier}"
-    if d.strategy == "semantic":
-        return f"semantic route {d.route} (score {d.confidence:.2f} >= {d.threshold:.2f})"
-    if d.strategy in ("cascade", "combined") and d.confidence is not None:
-        verdict = "escalated" if d.escalated else "accepted"
-        return f"{d.strategy}: small-tier confidence {d.confidence:.2f} vs threshold {d.threshold:.2f}, {verdict}"
-    if d.strategy == "learned" and d.confidence is not None:
-        return f"learned router: needs-large probability {d.confidence:.2f} vs {d.threshold:.2f}"
-    return f"strategy {d.strategy}"
-
-
-def _info(d: Any) -> s.RoutingInfo:
-    return s.RoutingInfo(tier=d.tier, strategy=d.strategy, reason=_reason(d), confidence=d.confidence,
-                         escalated=d.escalated, fallback=d.fallback, cost_usd=d.cost, saved_usd=d.saving,
-                         latency_ms=d.latency_ms, guard=d.guard)
-
-
-def _chat(gateway: Gateway, body: s.ChatRequest, key: ApiKey | None) -> Any:
-    from slmkit.router.router import PolicyBlocked
-
-    started = time.perf_counter()
-    messages = _messages(body)
-    schema = _schema(body)
-    tier, strategy = _pin(gateway, body.model)
-    max_tokens = body.max_completion_tokens or body.max_tokens or gateway.settings.gateway.max_tokens_default
-    if body.stream:
-        return _stream(gateway, body, key, messages, schema, tier, strategy, max_tokens, started)
-    try:
-        routed = gateway.router.run(messages, tier=tier, strategy=strategy, max_tokens=max_tokens, json_schema=schema)
-    except PolicyBlocked as exc:
-        raise ApiError(400, str(exc), "invalid_request_error", "content_policy") from None
-    d = routed.decision
-    if routed.answer is None:  # a semantic route to a skill: run it on the last message
-        text = json.dumps(_dispatch_target(gateway, d.tier, messages[-1]["content"]), ensure_ascii=False)
-        prompt_tokens, completion_tokens, finish = 0, 0, "stop"
-    else:
-        c = routed.answer.completion
-        text, prompt_tokens, completion_tokens, finish = c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason
-    info = _info(d)
-    _account(gateway, "/v1/chat/completions", key, started, model=body.model, tier=d.tier, strategy=d.strategy,
-             tokens=(prompt_tokens, completion_tokens), decision=d, content=messages[-1]["content"])
-    completion = s.ChatCompletion(
-        id="chatcmpl-" + secrets.token_hex(12), created=int(time.time()), model=body.model,
-        choices=[s.Choice(index=0, message=s.AssistantMessage(content=text), finish_reason=finish)],
-        usage=s.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                      total_tokens=prompt_tokens + completion_tokens),
-        slmkit=info)
-    return JSONResponse(completion.model_dump(), headers=_routing_headers(info))
-
-
-def _stream(gateway: Gateway, body: s.ChatRequest, key: ApiKey | None, messages: list[dict], schema: dict | None,
-            tier: str | None, strategy: str | None, max_tokens: int, started: float) -> StreamingResponse:
-    """True streaming from one tier when the tier is known up front (pinned, or a strategy that picks it
-    before answering); a cascade has to read the small answer first, so its answer is sent in pieces."""
-    from slmkit.models.llama import Delta
-    from slmkit.router.decision import Decision
-    from slmkit.router.router import PolicyBlocked
-    from slmkit.router.tiers import TierError
-
-    router = gateway.router
-    chosen = strategy or router.settings.strategy
-    cid, created = "chatcmpl-" + secrets.token_hex(12), int(time.time())
-    pieces: Iterator[Delta]
-    if tier is None and (chosen in ("cascade", "combined", "learned") or router.semantic is not None):
-        try:
-            routed = router.run(messages, strategy=strategy, max_tokens=max_tokens, json_schema=schema)
-        except PolicyBlocked as exc:
-            raise ApiError(400, str(exc), "invalid_request_error", "content_policy") from None
-        d = routed.decision
-        if routed.answer is None:
-            text = json.dumps(_dispatch_target(gateway, d.tier, messages[-1]["content"]), ensure_ascii=False)
-            c_prompt, c_completion, finish = 0, 0, "stop"
-        else:
-            c = routed.answer.completion
-            text, c_prompt, c_completion, finish = c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason
-        words = text.split(" ")
-        pieces = iter([*(Delta(w if i == 0 else " " + w) for i, w in enumerate(words)),
-                       Delta("", finish, c_prompt, c_completion)])
-    else:
-        s_ = router.settings
-        d = Decision(tier=tier or (s_.small_tier if chosen == "small" else s_.large_tier),
-                     strategy="pinned" if tier else chosen)
-        pieces = _open_stream(gateway, d, messages, schema, max_tokens)
-    info = _info(d)
-
-    def events() -> Iterator[bytes]:
-        prompt_tokens = completion_tokens = 0
-        status = 200
-        error = None
-        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model}
-        yield _sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                         "finish_reason": None}]})
-        try:
-            for delta in pieces:
-                if delta.finish_reason is not None:
-                    prompt_tokens, completion_tokens = delta.prompt_tokens, delta.completion_tokens
-                    if delta.finish_reason == "error":
-                        status, error = 502, f"tier {d.tier} stopped in the middle of its answer"
-                        yield _sse(error_body(error, "upstream_error", "stream_interrupted"))
-                        break
-                    yield _sse({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": delta.finish_reason}]})
-                elif delta.text:
-                    yield _sse({**head, "choices": [{"index": 0, "delta": {"content": delta.text},
-                                                     "finish_reason": None}]})
-            if status == 200:
-                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                         "total_tokens": prompt_tokens + completion_tokens}
-                yield _sse({**head, "choices": [], "usage": usage, "slmkit": info.model_dump()})
-        except (TierError, SlmkitError) as exc:
-            status, error = 502, str(exc)
-            yield _sse(error_body(error, "upstream_error", "stream_interrupted"))
-        finally:
-            # Before [DONE]: a client that stops reading at an error closes the stream at the next yield.
-            _account(gateway, "/v1/chat/completions", key, started, model=body.model, tier=d.tier,
-                     strategy=d.strategy, tokens=(prompt_tokens, completion_tokens), decision=d,
-                     content=messages[-1]["content"], status=status, error=error)
-        yield b"data: [DONE]\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers=_routing_headers(info))
-
-
-def _open_stream(gateway: Gateway, d: Any, messages: list[dict], schema: dict | None, max_tokens: int):  # noqa: ANN202
-    """Start the tier's stream now, before any header is sent, so a backend that is down can still be
-    replaced by the fallback tier (and the headers say so)."""
-    from slmkit.router.router import PolicyBlocked
-    from slmkit.router.tiers import TierError
-
-    router = gateway.router
-    for attempt in range(2):
-        name = d.tier
-        d.tiers_tried.append(name)
-        try:
-            outgoing, guarded = router.guard_for_remote(name, messages, d)
-            tier = router.tier(name)
-            stream = tier.stream(outgoing, max_tokens=max_tokens, json_schema=schema)
-            first = next(stream)  # the first piece proves the backend answers
-            if guarded is not None and guarded.vault is not None:
-                # Placeholders can be split across pieces: restore on the whole answer.
-                from slmkit.models.llama import Delta
-
-                rest = [first, *stream]
-                text = router.guard.restore("".join(p.text for p in rest), guarded)
-                last = rest[-1]
-                return iter([Delta(text), last])
-            return _chain(first, stream)
-        except PolicyBlocked as exc:
-            raise ApiError(400, str(exc), "invalid_request_error", "content_policy") from None
-        except (TierError, StopIteration) as exc:
-            fallback = router.settings.fallback_tier
-            if attempt == 1 or name == fallback:
-                raise ApiError(502, str(exc) or f"tier {name} returned nothing", "upstream_error",
-                               "tier_failed") from None
-            d.fallback, d.tier = str(exc) or f"tier {name} returned nothing", fallback
-    raise AssertionError("unreachable")
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
-
-
-def _sse(payload: dict) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False).encode("utf-8") + b"\n\n"
-
-
 # -- skills ------------------------------------------------------------------------------------------
 def _dispatch_target(gateway: Gateway, target: str, text: str) -> Any:
+    """A semantic route's target run on a chat message (the chat endpoint's one way to reach a skill)."""
     kind, _, name = target.partition(":")
     if kind == "skill" and name in SKILLS and name not in ("rerank", "extract", "classify"):
         return _run_skill(gateway, name, s.SkillRequest(input=text))
@@ -722,7 +499,7 @@ def _dispatch_target(gateway: Gateway, target: str, text: str) -> Any:
 
 
 def _run_skill(gateway: Gateway, name: str, body: s.SkillRequest) -> list[Any]:
-    from slmkit.cli import to_json
+    from slmkit.serialize import to_json
 
     slm = gateway.skills
     items = [body.input] if isinstance(body.input, str) else list(body.input)

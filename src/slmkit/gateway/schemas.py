@@ -14,21 +14,65 @@ Texts = str | Annotated[list[str], Field(max_length=256)]
 EmbeddingTexts = str | Annotated[list[str], Field(max_length=2048)]
 
 
-class TextPart(BaseModel):
+class ContentPart(BaseModel):
+    """One part of a message's content. Any type validates; the chat endpoint reads text parts and
+    refuses the others (images, audio, files) with an error that says so."""
+
     model_config = ConfigDict(extra="allow")
-    type: Literal["text"]
-    text: str = Field(max_length=100_000)
+    type: str = Field(max_length=64)
+    text: str | None = Field(None, max_length=100_000)
+
+
+TextPart = ContentPart  # the name this had when only text parts were accepted
+
+
+class FunctionCall(BaseModel):
+    name: str = Field(max_length=256)
+    arguments: str = Field(max_length=100_000, description="The arguments as JSON text.")
+
+
+class ToolCallItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCall
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_call_id ... are accepted and ignored
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] = Field(max_length=100_000)
+    model_config = ConfigDict(extra="allow")  # name ... is accepted and ignored
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = Field(None, max_length=100_000)
+    tool_calls: list[ToolCallItem] | None = Field(None, max_length=64, description="An assistant's earlier calls.")
+    tool_call_id: str | None = Field(None, max_length=256, description="On a tool message: the call it answers.")
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+
+class FunctionDef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = Field(None, max_length=10_000)
+    parameters: dict[str, Any] | None = Field(None, description="JSON schema of the arguments.")
+    strict: bool | None = None
+
+
+class ToolDef(BaseModel):
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class NamedFunction(BaseModel):
+    name: str = Field(max_length=64)
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class JsonSchemaFormat(BaseModel):
@@ -44,7 +88,8 @@ class ResponseFormat(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    # OpenAI clients send more (n, top_p, seed, user ...): accepted, ignored where we have no equivalent.
+    # OpenAI clients send more (user, metadata, store ...): accepted and ignored. Fields that would change
+    # the answer and cannot be honoured (n > 1, logprobs) are refused by the endpoint, naming the field.
     model_config = ConfigDict(extra="allow")
     model: str = Field("auto", max_length=200, description="'auto' routes; a tier or model name pins it.")
     messages: list[ChatMessage] = Field(min_length=1, max_length=256)
@@ -52,7 +97,16 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=8192)
     max_completion_tokens: int | None = Field(None, ge=1, le=8192)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    n: int | None = Field(None, ge=1, le=128, description="Only 1: one answer per request.")
+    logprobs: bool | None = Field(None, description="Only false: log-probabilities are not returned.")
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
+    tools: list[ToolDef] | None = Field(None, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = Field(None, description="Accepted; a reply holds at most one call.")
 
 
 class Usage(BaseModel):
@@ -63,7 +117,8 @@ class Usage(BaseModel):
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCallItem] | None = None
 
 
 class Choice(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 _EXPORTS = {
     "Guard": "slmkit.guard.guard",
     "GuardResult": "slmkit.guard.guard",
-    "GuardPolicy": "slmkit.guard.policy",
+    "GuardPolicy": "slmkit.config.guard",
     "Vault": "slmkit.guard.redact",
     "redact": "slmkit.guard.redact",
 }

@@ -12,12 +12,17 @@ decide whether the text may go where it was headed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from slmkit.guard.policy import GuardPolicy
+from slmkit.config.guard import GuardPolicy
+from slmkit.errors import InvalidInputError
 from slmkit.guard.redact import Vault, redact
 from slmkit.skills.base import clean
+from slmkit.skills.classify import Classify
+from slmkit.skills.moderate import Moderate
+from slmkit.skills.pii import PII_TYPES, Pii
 
 Destination = Literal["local", "remote"]
 
@@ -47,28 +52,31 @@ class GuardResult:
         return out
 
 
+def check_pii_types(types: Sequence[str] | None) -> None:
+    """Refuse PII type names the pii skill does not know. The settings cannot check them: they sit
+    below the skills, and only the skill knows its types."""
+    unknown = set(types or ()) - set(PII_TYPES)
+    if unknown:
+        raise InvalidInputError(f"unknown PII type(s) {sorted(unknown)}; known: {', '.join(PII_TYPES)}")
+
+
 class Guard:
     name = "guard"
 
     def __init__(self, policy: GuardPolicy | None = None) -> None:
         self.policy = policy or GuardPolicy()
-        self._pii: Any = None
-        self._moderate: Any = None
-        self._labels: Any = None
+        check_pii_types(self.policy.pii_types)  # a misspelt type fails here, at startup, not on a request
+        self._pii: Pii | None = None
+        self._moderate: Moderate | None = None
+        self._labels: Classify | None = None
 
     def warm_up(self) -> Guard:
         p = self.policy
         if self._pii is None:
-            from slmkit.skills.pii import Pii
-
             self._pii = Pii(p.pii_types, p.pii_threshold).warm_up()
         if self._moderate is None and (p.moderation != "off" or p.injection != "off"):
-            from slmkit.skills.moderate import Moderate
-
             self._moderate = Moderate(threshold=p.moderation_threshold, injection=p.injection != "off").warm_up()
         if self._labels is None and p.local_only_labels:
-            from slmkit.skills.classify import Classify
-
             self._labels = Classify.load(p.label_head).warm_up()  # type: ignore[arg-type]
         return self
 
@@ -103,6 +111,7 @@ class Guard:
                 destination = "local"
                 changes.append(Change("keep_local", f"classified {label!r}, a label that stays local", label))
 
+        assert self._pii is not None  # warm_up built it
         spans = self._pii(text_in)
         out_text = text_in
         redact_here = p.redact != "off" and (destination == "remote" or p.redact_local)

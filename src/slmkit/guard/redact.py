@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from slmkit.config import get_settings
 from slmkit.errors import InvalidInputError
 from slmkit.skills.pii import PiiSpan
 
@@ -90,8 +91,6 @@ def _hash_key(data_dir: Path) -> bytes:
 
 
 def _hashed(kind: str, value: str) -> str:
-    from slmkit.config import get_settings
-
     digest = hmac.new(_hash_key(get_settings().data_dir), _normalise(value).encode(), hashlib.sha256).hexdigest()
     return f"[{kind}_{digest[:8]}]"
 

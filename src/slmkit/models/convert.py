@@ -15,15 +15,16 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from slmkit.config import get_settings
 from slmkit.errors import ModelMissingError, SlmkitError
 from slmkit.models.catalog import ModelSpec
+from slmkit.models.files import assemble
+from slmkit.models.optimize import optimise_encoder
 
 EXPORT_SCRIPT = Path(__file__).with_name("export_onnx.py")
 
 
 def converted_dir(spec: ModelSpec) -> Path:
-    from slmkit.config import get_settings
-
     return get_settings().cache / "models" / spec.name
 
 
@@ -38,9 +39,6 @@ def converted_file(spec: ModelSpec, role: str) -> Path:
 
 
 def convert(spec: ModelSpec, python: str) -> Path:
-    from slmkit.models.optimize import optimise_encoder
-    from slmkit.models.store import assemble
-
     if not Path(python).exists():
         raise SlmkitError(f"{python} does not exist; `make baseline` builds an interpreter with torch")
     archive = assemble(spec)

@@ -1,13 +1,18 @@
-"""llama.cpp generator runtime: chat, streaming, JSON-schema constrained output, token counts.
+"""llama.cpp generator runtime: chat, streaming, JSON-schema constrained output, tool calls, token counts.
 
-llama_cpp is imported on ``warm_up``; a llama.cpp context is not thread-safe, so
-calls on one generator are serialised with a lock.
+llama_cpp is imported on ``warm_up``. A llama.cpp context is not thread-safe, so generation on one
+generator is serialised with a lock, and only a worker thread ever holds that lock while tokens are
+produced: a caller that stops reading (a client that went away) cannot keep the model locked.
 """
 
 from __future__ import annotations
 
+import codecs
+import json
+import queue
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -16,8 +21,14 @@ from slmkit.config import get_settings
 from slmkit.errors import InvalidInputError
 from slmkit.models.catalog import ModelSpec, get_spec
 from slmkit.models.store import resolve
+from slmkit.models.tool_calls import Message, ReplyReader, ToolCall, ToolCallPiece, ToolUse
+from slmkit.models.tool_calls import call_schema, plain_history, tools_grammar, with_tools
 
-Message = dict[str, str]
+__all__ = ["Completion", "Delta", "LlamaGenerator", "Message", "Sampling", "TokenStream", "ToolCall",
+           "ToolCallPiece", "ToolUse", "get_generator", "schema_grammar"]
+
+# What llama-cpp-python's chat completion uses when not told otherwise: kept so answers stay as they were.
+_TOP_K, _TOP_P, _MIN_P, _REPEAT_PENALTY = 40, 0.95, 0.05, 1.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,17 @@ class Completion:
     completion_tokens: int
     finish_reason: str
     model: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    def deltas(self) -> Iterator[Delta]:
+        """This completion as stream pieces: the text word by word, each tool call, then the final piece."""
+        words = self.text.split(" ") if self.text else []
+        for i, word in enumerate(words):
+            yield Delta(word if i == 0 else " " + word)
+        for i, call in enumerate(self.tool_calls):
+            yield Delta("", tool_call=ToolCallPiece(i, "", call.id, call.name))
+            yield Delta("", tool_call=ToolCallPiece(i, call.arguments))
+        yield Delta("", self.finish_reason, self.prompt_tokens, self.completion_tokens)
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,17 @@ class Delta:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    tool_call: ToolCallPiece | None = None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The OpenAI sampling fields a request may set; the defaults are the gateway's deterministic ones."""
+
+    temperature: float = 0.0
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
 
 
 def schema_grammar(schema: dict) -> str:
@@ -45,8 +78,6 @@ def schema_grammar(schema: dict) -> str:
     llama-cpp-python falls back to "any JSON" when its converter fails, which would
     quietly drop the constraint: we refuse instead.
     """
-    import json
-
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
@@ -58,6 +89,82 @@ def schema_grammar(schema: dict) -> str:
         ) from None
 
 
+_END = object()
+
+
+class TokenStream(Iterator[Delta]):
+    """The pieces of one generation, produced by a worker thread.
+
+    The worker alone holds the model's lock, and checks between tokens whether the stream was closed
+    (or dropped without closing): then it stops and releases the model. A consumer that walks away
+    therefore costs at most one more token, never the model."""
+
+    def __init__(self, produce: Callable[[Callable[[], bool], Callable[[Delta], None]], None]) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._done = False
+        # Not a method of self: the worker must not keep the stream alive, or dropping it would not cancel.
+        weakref.finalize(self, self._cancel.set)
+        threading.Thread(target=_work, args=(produce, self._cancel, self._queue), name="slmkit-generate",
+                         daemon=True).start()
+
+    def __next__(self) -> Delta:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the generation at the next token; safe from any thread, also while another one reads."""
+        self._cancel.set()
+        self._done = True
+
+
+def _work(produce: Callable[[Callable[[], bool], Callable[[Delta], None]], None], cancel: threading.Event,
+          out: queue.SimpleQueue) -> None:
+    try:
+        produce(cancel.is_set, out.put)
+    except Exception as exc:  # handed to the reader, which raises it in its own thread
+        out.put(exc)
+    finally:
+        out.put(_END)
+
+
+class _StopCutter:
+    """Text in, text out, cut at the first stop string; the tail that might begin one is held back."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.text = ""
+        self.sent = 0
+        self.hit = False
+
+    def feed(self, piece: str) -> str:
+        self.text += piece
+        if not self.stops:
+            return self._send(len(self.text))
+        cuts = [i for i in (self.text.find(s, self.sent) for s in self.stops) if i >= 0]
+        if cuts:
+            self.hit = True
+            self.text = self.text[: min(cuts)]
+            return self._send(len(self.text))
+        hold = max((k for s in self.stops for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
+        return self._send(len(self.text) - hold)
+
+    def rest(self) -> str:
+        return self._send(len(self.text))
+
+    def _send(self, upto: int) -> str:
+        piece, self.sent = self.text[self.sent:upto], max(self.sent, upto)
+        return piece
+
+
 @dataclass
 class LlamaGenerator:
     spec: ModelSpec
@@ -65,7 +172,7 @@ class LlamaGenerator:
     n_ctx: int = 2048
     _llm: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _checked_schemas: set[str] = field(default_factory=set, init=False, repr=False)
+    _checked_grammars: set[str] = field(default_factory=set, init=False, repr=False)
     _formatter: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -73,6 +180,8 @@ class LlamaGenerator:
         return self._llm is not None
 
     def warm_up(self) -> LlamaGenerator:
+        if self._llm is not None:
+            return self  # loaded: no need to wait for the lock (and a generation running under it)
         with self._lock:
             if self._llm is None:
                 from llama_cpp import Llama
@@ -90,18 +199,20 @@ class LlamaGenerator:
         self.warm_up()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def check_json_schema(self, schema: dict) -> None:
-        """Refuse a schema whose grammar llama.cpp's C parser rejects: generating with it segfaults
-        the process (a null sampler), which in a server would take every request down with it."""
-        import json
+    def check_json_schema(self, schema: dict) -> str:
+        """The grammar for ``schema``, refused when llama.cpp's C parser rejects it (see ``check_grammar``)."""
+        grammar = schema_grammar(schema)
+        self.check_grammar(grammar)
+        return grammar
 
-        key = json.dumps(schema, sort_keys=True)
-        if key in self._checked_schemas:
+    def check_grammar(self, grammar: str) -> None:
+        """Refuse a grammar llama.cpp's C parser rejects: generating with it segfaults the process
+        (a null sampler), which in a server would take every request down with it."""
+        if grammar in self._checked_grammars:
             return
         import llama_cpp
         from llama_cpp._utils import suppress_stdout_stderr
 
-        grammar = schema_grammar(schema)
         self.warm_up()
         with suppress_stdout_stderr(disable=False):
             sampler = llama_cpp.llama_sampler_init_grammar(self._llm._model.vocab, grammar.encode("utf-8"), b"root")
@@ -111,31 +222,45 @@ class LlamaGenerator:
                 r"\d, \w or {n} repetition, or quotes and backslashes in property names"
             )
         llama_cpp.llama_sampler_free(sampler)
-        self._checked_schemas.add(key)
+        self._checked_grammars.add(grammar)
 
-    def _check(self, messages: list[Message], max_tokens: int, json_schema: dict | None = None) -> None:
-        if json_schema is not None:
-            self.check_json_schema(json_schema)
+    def _check(self, messages: list[Message], max_tokens: int) -> None:
         if not messages:
             raise InvalidInputError("messages is empty")
         for m in messages:
-            if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant"}:
-                raise InvalidInputError("each message needs a role of system, user or assistant, and content")
-            if not isinstance(m.get("content"), str):
+            if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant", "tool"}:
+                raise InvalidInputError("each message needs a role of system, user, assistant or tool, and content")
+            calls = m.get("tool_calls")
+            if calls is not None and (m["role"] != "assistant" or not isinstance(calls, list)):
+                raise InvalidInputError("only an assistant message carries tool_calls, as a list")
+            if not isinstance(m.get("content"), str) and not (calls and m.get("content") is None):
                 raise InvalidInputError("message content must be a string")
-        prompt = sum(self.count_tokens(m["content"]) + 4 for m in messages)
-        if prompt + max_tokens > self.n_ctx:
-            raise InvalidInputError(
-                f"prompt (~{prompt} tokens) plus max_tokens ({max_tokens}) exceeds the context of {self.n_ctx}"
-            )
+        if max_tokens < 1:
+            raise InvalidInputError("max_tokens must be at least 1")
 
-    def _kwargs(self, max_tokens: int, temperature: float, seed: int | None, json_schema: dict | None) -> dict:
-        kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
-        if seed is not None:
-            kwargs["seed"] = seed
+    def _prompt(self, messages: list[Message], max_tokens: int, tools: ToolUse | None) -> list[int]:
+        """The prompt's tokens exactly as the model will read them, refused when it cannot fit."""
+        rendered = plain_history(messages)
+        if tools is not None:
+            rendered = with_tools(rendered, tools)
+        tokens = self._llm.tokenize(self.render_prompt(rendered).encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) + max_tokens > self.n_ctx:
+            raise InvalidInputError(
+                f"prompt ({len(tokens)} tokens) plus max_tokens ({max_tokens}) exceeds the context of {self.n_ctx}"
+            )
+        return tokens
+
+    def _grammar(self, json_schema: dict | None, tools: ToolUse | None) -> str | None:
+        if tools is not None and tools.offered:
+            if json_schema is not None:
+                raise InvalidInputError("response_format with a JSON schema cannot be combined with tools here; "
+                                        "send one or the other (or tool_choice none)")
+            grammar = tools_grammar(schema_grammar(call_schema(tools)), tools)
+            self.check_grammar(grammar)
+            return grammar
         if json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
-        return kwargs
+            return self.check_json_schema(json_schema)
+        return None
 
     def chat(
         self,
@@ -143,25 +268,25 @@ class LlamaGenerator:
         *,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        top_p: float | None = None,
         seed: int | None = 0,
+        stop: tuple[str, ...] = (),
         json_schema: dict | None = None,
+        tools: ToolUse | None = None,
     ) -> Completion:
-        """One completion. With ``json_schema`` the output is grammar-constrained to that schema."""
-        self.warm_up()
-        self._check(messages, max_tokens, json_schema)
-        with self._lock:
-            result = self._llm.create_chat_completion(
-                messages=messages, **self._kwargs(max_tokens, temperature, seed, json_schema)
-            )
-        choice = result["choices"][0]
-        usage = result.get("usage", {})
-        return Completion(
-            text=choice["message"].get("content") or "",
-            prompt_tokens=usage.get("prompt_tokens", 0),
-            completion_tokens=usage.get("completion_tokens", 0),
-            finish_reason=choice.get("finish_reason") or "stop",
-            model=self.spec.name,
-        )
+        """One completion. With ``json_schema`` the output is grammar-constrained to that schema; with
+        ``tools`` the model may (or, per ``tools.choice``, must) answer with a tool call instead of text.
+
+        The same generation as ``stream``, read to the end: both count tokens the same way."""
+        text, calls, last = [], [], Delta("")
+        for delta in self.stream(messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                                 stop=stop, json_schema=json_schema, tools=tools):
+            text.append(delta.text)
+            if delta.tool_call is not None:
+                calls.append(delta.tool_call)
+            last = delta
+        return Completion("".join(text), last.prompt_tokens, last.completion_tokens, last.finish_reason or "stop",
+                          self.spec.name, _assemble(calls))
 
     def stream(
         self,
@@ -169,28 +294,70 @@ class LlamaGenerator:
         *,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        top_p: float | None = None,
         seed: int | None = 0,
+        stop: tuple[str, ...] = (),
         json_schema: dict | None = None,
-    ) -> Iterator[Delta]:
-        """Yield text pieces as they are generated; the final piece has the finish reason and token counts."""
+        tools: ToolUse | None = None,
+    ) -> TokenStream:
+        """Pieces as they are generated; the final piece has the finish reason and the token counts.
+
+        Bad input raises here, before anything is generated. Close the stream to stop early."""
         self.warm_up()
-        self._check(messages, max_tokens, json_schema)
+        self._check(messages, max_tokens)
+        tools = tools.for_local(messages) if tools is not None else None
+        grammar = self._grammar(json_schema, tools)
+        prompt = self._prompt(messages, max_tokens, tools)
+        sampling = Sampling(temperature, top_p, 0 if seed is None else seed, tuple(stop))
+
+        def produce(cancelled: Callable[[], bool], emit: Callable[[Delta], None]) -> None:
+            self._generate(prompt, grammar, max_tokens, sampling, ReplyReader(tools), cancelled, emit)
+
+        return TokenStream(produce)
+
+    def _generate(self, prompt: list[int], grammar: str | None, max_tokens: int, sampling: Sampling,
+                  reader: ReplyReader, cancelled: Callable[[], bool], emit: Callable[[Delta], None]) -> None:
+        """The token loop, on the worker thread, under the lock: sample, cut at stop strings, hand out pieces."""
+        import llama_cpp
+        from llama_cpp import LlamaGrammar
+
+        def send(pieces: list[str | ToolCallPiece]) -> None:
+            for piece in pieces:
+                emit(Delta(piece) if isinstance(piece, str) else Delta("", tool_call=piece))
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        cutter = _StopCutter(sampling.stop)
+        produced, finish = 0, "length"
         with self._lock:
-            prompt_tokens = len(self._llm.tokenize(self._render(messages).encode("utf-8"), special=True))
-            produced: list[str] = []
-            finish = "stop"
-            for chunk in self._llm.create_chat_completion(
-                messages=messages, stream=True, **self._kwargs(max_tokens, temperature, seed, json_schema)
-            ):
-                choice = chunk["choices"][0]
-                piece = choice.get("delta", {}).get("content") or ""
-                if piece:
-                    produced.append(piece)
-                    yield Delta(piece)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-            completion_tokens = len(self._llm.tokenize("".join(produced).encode("utf-8"), add_bos=False, special=True))
-        yield Delta("", finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            llm = self._llm
+            llm.set_seed(sampling.seed if sampling.seed is not None else 0)
+            tokens = llm.generate(
+                prompt, top_k=_TOP_K, top_p=_TOP_P if sampling.top_p is None else sampling.top_p, min_p=_MIN_P,
+                temp=sampling.temperature, repeat_penalty=_REPEAT_PENALTY,
+                grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None)
+            try:
+                for token in tokens:
+                    if cancelled():
+                        finish = "cancelled"
+                        break
+                    if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                        finish = "stop"
+                        break
+                    produced += 1
+                    text = cutter.feed(decoder.decode(llm.detokenize([token])))
+                    if text:
+                        send(reader.feed(text))
+                    if cutter.hit:
+                        finish = "stop"
+                        break
+                    if produced >= max_tokens:
+                        break
+            finally:
+                tokens.close()
+        send(reader.feed(cutter.feed(decoder.decode(b"", final=True)) + cutter.rest()))
+        send(reader.finish())
+        emit(Delta("", finish_reason=reader.finish_reason(finish), prompt_tokens=len(prompt),
+                   completion_tokens=produced))
 
     def render_prompt(self, messages: list[Message]) -> str:
         """The exact prompt the model's own chat template makes, ending where the assistant starts."""
@@ -226,7 +393,7 @@ class LlamaGenerator:
             text = prompt
         else:
             self._check(prompt, 1)
-            text = self.render_prompt(prompt)
+            text = self.render_prompt(plain_history(prompt))
         self.warm_up()
         ids = []
         for option in options:
@@ -249,7 +416,8 @@ class LlamaGenerator:
         logits -= logits.max()
         return list(logits - np.log(np.exp(logits).sum()))
 
-    def chat_scored(self, messages: list[Message], *, max_tokens: int = 256) -> tuple[Completion, list[float]]:
+    def chat_scored(self, messages: list[Message], *, max_tokens: int = 256,
+                    stop: tuple[str, ...] = ()) -> tuple[Completion, list[float]]:
         """Greedy completion with the log-probability of every token it chose: what a cascade
         needs to judge its own answer. (llama.cpp only exposes per-token log-probabilities when
         logits are kept for the whole context, ~1 GB for this vocabulary; this keeps one row.)"""
@@ -257,15 +425,16 @@ class LlamaGenerator:
 
         self.warm_up()
         self._check(messages, max_tokens)
-        prompt = self._llm.tokenize(self.render_prompt(messages).encode("utf-8"), add_bos=False, special=True)
+        prompt = self._prompt(messages, max_tokens, None)
         eos = {self._llm.token_eos()}
-        for stop in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
-            ids = self._llm.tokenize(stop.encode(), add_bos=False, special=True)
+        for marker in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            ids = self._llm.tokenize(marker.encode(), add_bos=False, special=True)
             if len(ids) == 1:
                 eos.add(ids[0])
         produced: list[int] = []
         logprobs: list[float] = []
         finish = "length"
+        cutter = _StopCutter(stop)
         with self._lock:
             llm = self._llm
             llm.reset()
@@ -280,14 +449,27 @@ class LlamaGenerator:
                     finish = "stop"
                     break
                 produced.append(token)
+                if stop:
+                    cutter.feed(llm.detokenize([token]).decode("utf-8", errors="ignore"))
+                    if cutter.hit:
+                        finish = "stop"
+                        break
                 llm.eval([token])
             text = llm.detokenize(produced).decode("utf-8", errors="replace")
+        if cutter.hit:
+            text = cutter.text
         completion = Completion(text, len(prompt), len(produced), finish, self.spec.name)
         return completion, logprobs
 
-    def _render(self, messages: list[Message]) -> str:
-        # Close enough for a token count: the chat template adds a few tokens per message.
-        return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
+
+def _assemble(pieces: list[ToolCallPiece]) -> tuple[ToolCall, ...]:
+    """Whole tool calls from their streamed pieces (one call per index)."""
+    calls: dict[int, list[str]] = {}
+    for p in pieces:
+        entry = calls.setdefault(p.index, [p.id or "", p.name or "", ""])
+        entry[0], entry[1] = entry[0] or p.id or "", entry[1] or p.name or ""
+        entry[2] += p.arguments
+    return tuple(ToolCall(i, n, a) for i, n, a in (calls[k] for k in sorted(calls)))
 
 
 @lru_cache(maxsize=4)

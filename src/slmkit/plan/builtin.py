@@ -15,8 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from slmkit.api import SLM
 from slmkit.errors import InvalidInputError
+from slmkit.plan.queues import Queues
 from slmkit.plan.tools import ToolRegistry
+from slmkit.rag.answer import Answerer
+from slmkit.rag.retrieve import Retriever
+from slmkit.router.router import Router
 
 
 class Label(BaseModel):
@@ -106,8 +111,8 @@ class Queued(BaseModel):
     text: str
 
 
-def builtin_tools(slm: Any = None, router: Any = None, data_dir: Path | None = None) -> ToolRegistry:
-    """The shipped tools bound to ``slm`` (an ``SLM``) and ``router`` (a ``Router``), built when first needed;
+def builtin_tools(slm: SLM | None = None, router: Router | None = None, data_dir: Path | None = None) -> ToolRegistry:
+    """The shipped tools bound to ``slm`` and ``router``, each built when first needed if not given;
     queues live in ``data_dir`` (default: the configured one)."""
     crew = _Crew(slm, router)
     reg = ToolRegistry()
@@ -204,8 +209,6 @@ def builtin_tools(slm: Any = None, router: Any = None, data_dir: Path | None = N
     @reg.tool(account=skill("enqueue"), timeout_s=30)
     def enqueue(queue: str, text: str) -> Queued:
         """File a text in a named work queue (a department's inbox) on this machine."""
-        from slmkit.plan.queues import Queues
-
         item = Queues(data_dir / "queues.sqlite3" if data_dir else None).put(queue, text)
         return Queued(queue=item.queue, id=item.id, text=item.text)
 
@@ -225,24 +228,20 @@ def builtin_tools(slm: Any = None, router: Any = None, data_dir: Path | None = N
 class _Crew:
     """The models behind the tools, created on first use and shared by every step."""
 
-    def __init__(self, slm: Any, router: Any) -> None:
+    def __init__(self, slm: SLM | None, router: Router | None) -> None:
         self._slm, self._router = slm, router
-        self._retrievers: dict[str, Any] = {}
-        self._answerers: dict[str, Any] = {}
+        self._retrievers: dict[str, Retriever] = {}
+        self._answerers: dict[str, Answerer] = {}
 
     @property
-    def slm(self) -> Any:
+    def slm(self) -> SLM:
         if self._slm is None:
-            from slmkit.api import SLM
-
             self._slm = SLM()
         return self._slm
 
     @property
-    def router(self) -> Any:
+    def router(self) -> Router:
         if self._router is None:
-            from slmkit.router.router import Router
-
             self._router = Router()
         return self._router
 
@@ -255,17 +254,13 @@ class _Crew:
         return Generated(text=routed.answer.completion.text.strip(), tier=routed.decision.tier,
                          cost_usd=routed.decision.cost)
 
-    def retriever(self, collection: str) -> Any:
+    def retriever(self, collection: str) -> Retriever:
         if collection not in self._retrievers:
-            from slmkit.rag.retrieve import Retriever
-
             self._retrievers[collection] = Retriever(collection).warm_up()
         return self._retrievers[collection]
 
-    def answerer(self, collection: str) -> Any:
+    def answerer(self, collection: str) -> Answerer:
         if collection not in self._answerers:
-            from slmkit.rag.answer import Answerer
-
             self._answerers[collection] = Answerer(collection, retriever=self.retriever(collection))
         return self._answerers[collection]
 

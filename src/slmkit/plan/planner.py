@@ -19,10 +19,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from slmkit.config import get_settings
+from slmkit.config.plan import PlannerChoice, PlanSettings
 from slmkit.errors import InvalidInputError, SlmkitError
 from slmkit.plan.graph import Plan, Problem, Step, parse, repair, validate
-from slmkit.plan.settings import PlannerChoice, PlanSettings
-from slmkit.plan.tools import ToolRegistry
+from slmkit.plan.tools import Tool, ToolRegistry
+from slmkit.rag.index import Index
+from slmkit.rag.ingest import default_index_path
+from slmkit.router.router import Router
 
 _RULES = """You plan how to carry out a user's request with tools. First list the separate asks in the request \
 ("asks", a few words each). Then write the fewest steps that cover every ask (usually 1 to 5); each step calls \
@@ -101,9 +105,8 @@ def count_tasks(request: str) -> int:
 
 
 class Planner:
-    def __init__(self, registry: ToolRegistry, router: Any = None, settings: PlanSettings | None = None) -> None:
-        from slmkit.config import get_settings
-
+    def __init__(self, registry: ToolRegistry, router: Router | None = None,
+                 settings: PlanSettings | None = None) -> None:
         self.registry = registry
         self.settings = settings or get_settings().plan
         self._router = router
@@ -112,10 +115,8 @@ class Planner:
         self._schema_key: tuple[str, ...] = ()
 
     @property
-    def router(self) -> Any:
+    def router(self) -> Router:
         if self._router is None:
-            from slmkit.router.router import Router
-
             self._router = Router()
         return self._router
 
@@ -219,7 +220,7 @@ class Planner:
                                                                          ensure_ascii=False)}]
         return [*messages, {"role": "user", "content": f"Request: {request}"}]
 
-    def offered(self, collections: list[str] | None = None) -> list[Any]:
+    def offered(self, collections: list[str] | None = None) -> list[Tool]:
         """The tools the planner may choose: not the hidden ones, and no document tool while no
         collection exists (a plan could only fail on it)."""
         has_docs = bool(self.collections() if collections is None else collections)
@@ -233,9 +234,6 @@ class Planner:
         """The RAG collections that exist now, so the planner can name one (no index is created)."""
         if self._collections is not None:
             return self._collections
-        from slmkit.rag.index import Index
-        from slmkit.rag.ingest import default_index_path
-
         path = default_index_path()
         if not path.is_file():
             return []
@@ -275,7 +273,7 @@ class Planner:
         return self._schema
 
 
-def _takes_collection(tool: Any) -> bool:
+def _takes_collection(tool: Tool) -> bool:
     return "collection" in tool.params
 
 

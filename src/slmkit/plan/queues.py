@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from slmkit.config import get_settings
 from slmkit.errors import InvalidInputError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
@@ -28,8 +29,6 @@ class Item:
 class Queues:
     def __init__(self, path: Path | None = None) -> None:
         if path is None:
-            from slmkit.config import get_settings
-
             path = get_settings().data_dir / "queues.sqlite3"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path

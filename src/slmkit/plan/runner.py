@@ -10,24 +10,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from slmkit.config import Settings, get_settings
+from slmkit.config.plan import PlannerChoice, PlanSettings
+from slmkit.plan.builtin import builtin_tools
 from slmkit.plan.executor import Executor, RunResult, StepResult
 from slmkit.plan.graph import Plan
 from slmkit.plan.planner import Planner, Planning
-from slmkit.plan.settings import PlannerChoice, PlanSettings
 from slmkit.plan.tools import ToolRegistry, user_tools
 from slmkit.plan.workflow import Workflow, load_workflow
 
+if TYPE_CHECKING:  # annotations only: the Orchestrator hands these to builtin_tools and the Planner
+    from slmkit.api import SLM
+    from slmkit.router.router import Router
+
 
 class Orchestrator:
-    def __init__(self, tools: ToolRegistry | None = None, *, slm: Any = None, router: Any = None,
-                 settings: Any = None) -> None:
+    def __init__(self, tools: ToolRegistry | None = None, *, slm: SLM | None = None, router: Router | None = None,
+                 settings: Settings | None = None) -> None:
         """``tools`` are added to the shipped ones and to those registered with ``@slmkit.plan.tool``;
         ``settings`` is a whole ``slmkit.config.Settings`` (default: the process-wide one)."""
-        from slmkit.config import get_settings
-        from slmkit.plan.builtin import builtin_tools
-
         self.config = settings or get_settings()
         self.settings: PlanSettings = self.config.plan
         registry = builtin_tools(slm, router, data_dir=self.config.data_dir).merged(user_tools())

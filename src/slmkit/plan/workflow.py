@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from slmkit.config import Settings, get_settings
 from slmkit.errors import InvalidInputError
 from slmkit.plan.graph import REF, Plan, parse, strings_in, validate
 from slmkit.plan.tools import ToolRegistry
@@ -128,15 +129,13 @@ class Workflow:
                 "steps": [s.to_dict() for s in self.plan.steps]}
 
 
-def workflow_dirs(settings: Any = None) -> list[Path]:
-    from slmkit.config import get_settings
-
+def workflow_dirs(settings: Settings | None = None) -> list[Path]:
     s = settings or get_settings()
     user = s.plan.workflows_dir or s.data_dir / "workflows"
     return [Path(user).expanduser(), Path(str(resources.files("slmkit") / "data" / "workflows"))]
 
 
-def list_workflows(settings: Any = None) -> dict[str, Path]:
+def list_workflows(settings: Settings | None = None) -> dict[str, Path]:
     """Every workflow found, by name; a user's file shadows a shipped example of the same name."""
     found: dict[str, Path] = {}
     for root in reversed(workflow_dirs(settings)):
@@ -155,7 +154,7 @@ class WorkflowNotFound(InvalidInputError):
         self.known = known or []
 
 
-def load_workflow(name_or_path: str, settings: Any = None) -> Workflow:
+def load_workflow(name_or_path: str, settings: Settings | None = None) -> Workflow:
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from slmkit.rag.loaders import Block, ParsedDoc
@@ -49,14 +50,15 @@ def text_hash(text: str) -> str:
 
 
 def sentences(text: str) -> list[str]:
-    parts = _SENTENCE.split(text.strip())
-    out: list[str] = []
-    for part in parts:
-        if out and _ABBREV.search(out[-1]):
-            out[-1] = f"{out[-1]} {part}"
+    out: list[list[str]] = []  # each sentence in parts: gluing strings on every abbreviation is quadratic
+    for part in _SENTENCE.split(text.strip()):
+        # Only the last part can end in the abbreviation: parts are joined with a space, and no
+        # abbreviation holds one.
+        if out and _ABBREV.search(out[-1][-1]):
+            out[-1].append(part)
         elif part.strip():
-            out.append(part.strip())
-    return out
+            out.append([part.strip()])
+    return [" ".join(parts) for parts in out]
 
 
 def _words(text: str) -> int:
@@ -64,21 +66,28 @@ def _words(text: str) -> int:
 
 
 def _split_long(text: str, max_words: int) -> list[str]:
-    """A paragraph over ``max_words`` -> sentence-aligned pieces; a single over-long sentence is cut on words."""
+    """A paragraph over ``max_words`` -> sentence-aligned pieces; a single over-long sentence is cut on words.
+    Word counts are kept, not recounted: the work is linear in the paragraph."""
     pieces: list[str] = []
     current: list[str] = []
+    count = 0
     for sentence in sentences(text):
-        while _words(sentence) > max_words:
-            words = sentence.split()
+        words = sentence.split()
+        if len(words) > max_words:
             if current:
                 pieces.append(" ".join(current))
-                current = []
-            pieces.append(" ".join(words[:max_words]))
-            sentence = " ".join(words[max_words:])
-        if current and _words(" ".join(current)) + _words(sentence) > max_words:
+                current, count = [], 0
+            start = 0
+            while len(words) - start > max_words:
+                pieces.append(" ".join(words[start : start + max_words]))
+                start += max_words
+            words = words[start:]
+            sentence = " ".join(words)
+        if current and count + len(words) > max_words:
             pieces.append(" ".join(current))
-            current = []
+            current, count = [], 0
         current.append(sentence)
+        count += len(words)
     if current:
         pieces.append(" ".join(current))
     return pieces
@@ -89,69 +98,105 @@ def _tail(text: str, overlap_words: int) -> str:
     if overlap_words <= 0:
         return ""
     kept: list[str] = []
+    count = 0
     for sentence in reversed(sentences(text)):
-        if _words(" ".join([sentence, *kept])) > overlap_words:
+        count += _words(sentence)
+        if count > overlap_words:
             break
         kept.insert(0, sentence)
     return " ".join(kept)
 
 
-def chunk_document(doc: ParsedDoc, config: ChunkingConfig | None = None) -> list[Chunk]:
+def _pieces(block: Block, max_words: int) -> Iterator[str]:
+    """A body block -> pieces of at most ``max_words`` (except one over-long line of code or a table)."""
+    words = _words(block.text)
+    if words <= max_words:
+        yield block.text
+    elif block.kind in ("code", "table", "list"):
+        # Code and tables are not cut on sentences; an over-long one is split on lines.
+        current: list[str] = []
+        count = 0
+        for line in block.text.split("\n"):
+            line_words = _words(line)
+            if current and count + line_words > max_words:
+                yield "\n".join(current)
+                current, count = [], 0
+            current.append(line)
+            count += line_words
+        if current:
+            yield "\n".join(current)
+    else:
+        yield from _split_long(block.text, max_words)
+
+
+class _Section:
+    """Packs one section's pieces into chunks as they arrive. The newest chunk is held back: the
+    section's last piece, when short, is merged into it instead of standing alone."""
+
+    def __init__(self, heading: str, config: ChunkingConfig, first_ordinal: int) -> None:
+        self.heading = heading
+        self.config = config
+        self.ordinal = first_ordinal
+        self.current: list[str] = []
+        self.count = 0  # words in ``current``
+        self.page: int | None = None
+        self.held: Chunk | None = None
+
+    def _emit(self, body: str) -> Iterator[Chunk]:
+        if self.held is not None:
+            yield self.held
+        self.held = Chunk(self.ordinal, body, self.heading, self.page)
+        self.ordinal += 1
+
+    def add(self, piece: str, page: int | None) -> Iterator[Chunk]:
+        words = _words(piece)
+        if not self.current and self.held is None:
+            self.page = page
+        if self.current and self.count + words > self.config.max_words:
+            body = "\n\n".join(self.current)
+            yield from self._emit(body)
+            overlap = _tail(body, self.config.overlap_words)
+            self.current, self.count = ([overlap], _words(overlap)) if overlap and overlap != piece else ([], 0)
+            self.page = page
+        self.current.append(piece)
+        self.count += words
+
+    def close(self) -> Iterator[Chunk]:
+        if self.current:
+            body = "\n\n".join(self.current)
+            if self.held is not None and _words(body) < self.config.min_words:
+                last = self.held
+                self.held = Chunk(last.ordinal, f"{last.text}\n\n{body}", last.heading, last.page)
+            else:
+                yield from self._emit(body)
+        if self.held is not None:
+            yield self.held
+        self.held, self.current, self.count = None, [], 0
+
+
+def iter_chunks(title: str, blocks: Iterable[Block], config: ChunkingConfig | None = None) -> Iterator[Chunk]:
+    """``chunk_document`` as a stream: chunks come out while the blocks are still being read."""
     config = config or ChunkingConfig()
-    chunks: list[Chunk] = []
     path: list[tuple[int, str]] = []  # open headings: (level, text)
-    section: list[tuple[str, int | None]] = []  # body pieces of the current section
 
     def heading_text() -> str:
-        names = [doc.title] if doc.title else []
-        names += [text for _, text in path if text != doc.title]
+        names = [title] if title else []
+        names += [text for _, text in path if text != title]
         return " > ".join(names)
 
-    def flush_section() -> None:
-        if not section:
-            return
-        heading = heading_text()
-        start = len(chunks)
-        current: list[str] = []
-        page = section[0][1]
-        for piece, piece_page in section:
-            if current and _words("\n\n".join(current)) + _words(piece) > config.max_words:
-                body = "\n\n".join(current)
-                chunks.append(Chunk(len(chunks), body, heading, page))
-                overlap = _tail(body, config.overlap_words)
-                current = [overlap] if overlap and overlap != piece else []
-                page = piece_page
-            current.append(piece)
-        if current:
-            body = "\n\n".join(current)
-            if len(chunks) > start and _words(body) < config.min_words:
-                last = chunks[-1]
-                chunks[-1] = Chunk(last.ordinal, f"{last.text}\n\n{body}", last.heading, last.page)
-            else:
-                chunks.append(Chunk(len(chunks), body, heading, page))
-        section.clear()
-
-    for block in doc.blocks:
+    section = _Section(heading_text(), config, 0)
+    for block in blocks:
         if block.kind == "heading":
-            flush_section()
+            yield from section.close()
             while path and path[-1][0] >= block.level:
                 path.pop()
             path.append((block.level, block.text))
+            section = _Section(heading_text(), config, section.ordinal)
             continue
-        if block.kind in ("code", "table", "list") or _words(block.text) <= config.max_words:
-            # Code and tables are not cut on sentences; an over-long one is still split on lines.
-            if block.kind in ("code", "table", "list") and _words(block.text) > config.max_words:
-                lines, current = block.text.split("\n"), []
-                for line in lines:
-                    if current and _words("\n".join([*current, line])) > config.max_words:
-                        section.append(("\n".join(current), block.page))
-                        current = []
-                    current.append(line)
-                if current:
-                    section.append(("\n".join(current), block.page))
-            else:
-                section.append((block.text, block.page))
-        else:
-            section.extend((piece, block.page) for piece in _split_long(block.text, config.max_words))
-    flush_section()
-    return chunks
+        for piece in _pieces(block, config.max_words):
+            yield from section.add(piece, block.page)
+    yield from section.close()
+
+
+def chunk_document(doc: ParsedDoc, config: ChunkingConfig | None = None) -> list[Chunk]:
+    return list(iter_chunks(doc.title, doc.blocks, config))

@@ -26,5 +26,22 @@ class Decision:
     def saving(self) -> float:
         return self.large_cost - self.cost
 
+    @property
+    def reason(self) -> str:
+        """One line on why this tier answered: what headers, logs and the CLI show."""
+        if self.fallback:
+            return f"fallback to {self.tier}: {self.fallback}"
+        if self.strategy == "pinned":
+            return f"the request named tier {self.tier}"
+        if self.strategy == "semantic":
+            return f"semantic route {self.route} (score {self.confidence or 0:.2f} >= {self.threshold or 0:.2f})"
+        if self.strategy in ("cascade", "combined") and self.confidence is not None:
+            verdict = "escalated" if self.escalated else "accepted"
+            return (f"{self.strategy}: small-tier confidence {self.confidence:.2f} vs threshold "
+                    f"{self.threshold or 0:.2f}, {verdict}")
+        if self.strategy == "learned" and self.confidence is not None:
+            return f"learned router: needs-large probability {self.confidence:.2f} vs {self.threshold or 0:.2f}"
+        return f"strategy {self.strategy}"
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "saving": self.saving}
+        return {**asdict(self), "saving": self.saving, "reason": self.reason}

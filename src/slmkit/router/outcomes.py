@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from slmkit.config import get_settings
-from slmkit.evals.datasets import MultipleChoice, mmlu
+from slmkit.datasets.loaders import MultipleChoice, mmlu
 
 LETTERS = ("A", "B", "C", "D")
 _OPTIONS = [" A", " B", " C", " D"]  # after "Answer:" the letter comes with its space

@@ -12,16 +12,27 @@ the fallback tier and the decision says what failed.
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, TypeVar
 
 from slmkit.errors import InvalidInputError, NotTrainedError, SlmkitError
-from slmkit.models.llama import Message
+from slmkit.models.llama import Completion, Delta, Message, Sampling, ToolCallPiece, ToolUse
+from slmkit.models.tool_calls import new_call_id
 from slmkit.router.decision import Decision
 from slmkit.router.semantic import RouteMatch, SemanticRouter
-from slmkit.router.settings import RouterSettings, Strategy
+from slmkit.config.router import RouterSettings, Strategy
 from slmkit.router.tiers import Answer, LocalTier, RemoteTier, TierError, cost, make_tier
+
+
+if TYPE_CHECKING:
+    from slmkit.guard.guard import Guard, GuardResult
+    from slmkit.router.calibration import Calibration
+    from slmkit.router.learned import LearnedRouter
+
+T = TypeVar("T")  # what a tier gives back: a whole Answer (run) or an iterator of pieces (stream)
 
 
 class PolicyBlocked(InvalidInputError):
@@ -40,10 +51,10 @@ class Router:
     settings: RouterSettings | None = None
     semantic: SemanticRouter | None = None
     threads: int | None = None
-    guard: Any = None  # a slmkit.guard.Guard applied to everything bound for a remote tier
+    guard: Guard | None = None  # applied to everything bound for a remote tier
     _tiers: dict[str, LocalTier | RemoteTier] = field(default_factory=dict, init=False, repr=False)
-    _learned: Any = field(default=None, init=False, repr=False)
-    _calibration: Any = field(default=None, init=False, repr=False)
+    _learned: LearnedRouter | None = field(default=None, init=False, repr=False)
+    _calibration: Calibration | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         from slmkit.config import get_settings
@@ -87,17 +98,18 @@ class Router:
                 self._calibration = None
 
     # -- running ------------------------------------------------------------------------------
-    def _estimate(self, name: str, answer: Answer) -> float:
-        return cost(self.settings.tiers[name], self.settings, answer.completion.prompt_tokens,  # type: ignore[union-attr]
-                    answer.completion.completion_tokens)
+    def _estimate(self, name: str, completion: Completion) -> float:
+        return cost(self.settings.tiers[name], self.settings, completion.prompt_tokens,  # type: ignore[union-attr]
+                    completion.completion_tokens)
 
-    def guard_for_remote(self, name: str, messages: list[Message], decision: Decision) -> tuple[list[Message], Any]:
+    def guard_for_remote(self, name: str, messages: list[Message],
+                         decision: Decision) -> tuple[list[Message], GuardResult | None]:
         """The messages a tier may see. Remote tiers get them through the guard (redacted, moderated,
         egress rules); a refusal raises and the request falls back to a local tier."""
         tier = self.tier(name)
         if self.guard is None or not isinstance(tier, RemoteTier):
             return messages, None
-        guarded, result = self.guard.check_messages(messages, "remote")
+        guarded, result = _guard_messages(self.guard, messages)
         decision.guard = result.to_dict()
         if not result.allowed:
             raise PolicyBlocked("the guard policy blocks this request: "
@@ -107,92 +119,169 @@ class Router:
                             + "; ".join(c.reason for c in result.changes if c.kind == "keep_local"))
         return guarded, result
 
-    def _ask(self, name: str, messages: list[Message], decision: Decision, max_tokens: int, scored: bool = False,
-             json_schema: dict | None = None) -> Answer:
+    def _ask(self, name: str, ask: Ask, decision: Decision, scored: bool = False) -> Answer:
         decision.tiers_tried.append(name)
-        outgoing, guarded = self.guard_for_remote(name, messages, decision)
-        answer = self.tier(name).answer(outgoing, max_tokens=max_tokens, scored=scored, json_schema=json_schema)
+        outgoing, guarded = self.guard_for_remote(name, ask.messages, decision)
+        answer = self.tier(name).answer(outgoing, max_tokens=ask.max_tokens, scored=scored,
+                                        json_schema=ask.json_schema, sampling=ask.sampling, tools=ask.tools)
         if guarded is not None and guarded.vault is not None:  # re-personalise, here on this machine
-            from dataclasses import replace
-
-            answer = replace(answer, completion=replace(answer.completion,
-                                                        text=self.guard.restore(answer.completion.text, guarded)))
-        decision.cost += self._estimate(name, answer)
+            restore = self._restorer(guarded)
+            c = answer.completion
+            answer = replace(answer, completion=replace(
+                c, text=restore(c.text),
+                tool_calls=tuple(replace(t, arguments=_restore_arguments(t.arguments, restore)) for t in c.tool_calls)))
+        decision.cost += self._estimate(name, answer.completion)
         return answer
 
-    def run(self, messages: list[Message], *, tier: str | None = None, strategy: Strategy | None = None,
-            max_tokens: int = 256, json_schema: dict | None = None) -> Routed:
-        if not messages or not isinstance(messages[-1], dict) or not str(messages[-1].get("content", "")).strip():
-            raise InvalidInputError("messages must end with a message that has content")
-        s = self.settings
-        started = time.perf_counter()
-        query = str(messages[-1]["content"])
-        chosen = strategy or s.strategy  # type: ignore[union-attr]
-        decision = Decision(tier="", strategy="pinned" if tier else chosen)
-        match = None
-        answer: Answer | None = None
+    def _stream_ask(self, name: str, ask: Ask, decision: Decision) -> Iterator[Delta]:
+        """The tier's stream, started now: a tier that fails before its first piece raises TierError here,
+        while the caller can still fall back (and before any header has gone out)."""
+        decision.tiers_tried.append(name)
+        outgoing, guarded = self.guard_for_remote(name, ask.messages, decision)
+        pieces = self.tier(name).stream(outgoing, max_tokens=ask.max_tokens, json_schema=ask.json_schema,
+                                        sampling=ask.sampling, tools=ask.tools)
         try:
-            if tier:
-                decision.tier = tier
-                answer = self._ask(tier, messages, decision, max_tokens, json_schema=json_schema)
-            else:
-                if self.semantic is not None:
-                    match = self.semantic(query)
-                    decision.decision_ms += match.ms
-                    if match.route is not None:
-                        decision.strategy, decision.route, decision.confidence = "semantic", match.route, match.score
-                        decision.threshold = next(r.threshold for r in self.semantic.routes if r.name == match.route)
-                        kind, _, target = (match.target or "").partition(":")
-                        if kind != "tier":  # a skill, a collection or the planner: the caller dispatches
-                            decision.tier = match.target or match.route
-                            decision.latency_ms = 1000 * (time.perf_counter() - started)
-                            return Routed(None, decision, match)
-                        decision.tier = target
-                        answer = self._ask(target, messages, decision, max_tokens, json_schema=json_schema)
-                if answer is None:
-                    answer = self._strategy(chosen, query, messages, decision, max_tokens, json_schema)
-        except (TierError, NotTrainedError) as exc:
-            answer = self._fall_back(exc, messages, decision, max_tokens, json_schema)
-        decision.large_cost = self._large_cost(answer)
+            first = next(pieces)
+        except StopIteration:
+            raise TierError(name, "the stream ended before its first piece") from None
+        except BaseException:
+            _close(pieces)
+            raise
+        stream = _prepend(first, pieces)
+        if guarded is not None and guarded.vault is not None:
+            stream = _restoring(stream, self._restorer(guarded))
+        return self._costed(name, stream, decision)
+
+    def _restorer(self, guarded: GuardResult) -> Callable[[str], str]:
+        guard = self.guard
+        assert guard is not None
+        return lambda text: guard.restore(text, guarded)
+
+    def _costed(self, name: str, pieces: Iterator[Delta], decision: Decision) -> Iterator[Delta]:
+        try:
+            for delta in pieces:
+                if delta.finish_reason is not None:
+                    decision.cost += cost(self.settings.tiers[name], self.settings,  # type: ignore[union-attr]
+                                          delta.prompt_tokens, delta.completion_tokens)
+                yield delta
+        finally:
+            _close(pieces)
+
+    def run(self, messages: list[Message], *, tier: str | None = None, strategy: Strategy | None = None,
+            max_tokens: int = 256, json_schema: dict | None = None, sampling: Sampling | None = None,
+            tools: ToolUse | None = None) -> Routed:
+        """Route and answer. ``answer`` is None when a semantic route points at a skill, a collection or
+        the planner: the decision names it (``decision.tier``) and the caller dispatches it."""
+        ask = _checked(messages, max_tokens, json_schema, sampling, tools)
+        started = time.perf_counter()
+        decision = self._decision(tier, strategy)
+        answer, match = self._route(ask, tier, strategy, decision,
+                                    lambda name: self._ask(name, ask, decision), lambda first: first)
+        decision.large_cost = self._large_cost(answer.completion if answer is not None else None)
         decision.latency_ms = 1000 * (time.perf_counter() - started)
         return Routed(answer, decision, match)
 
-    def _strategy(self, chosen: str, query: str, messages: list[Message], decision: Decision, max_tokens: int,
-                  json_schema: dict | None) -> Answer:
+    def stream(self, messages: list[Message], *, tier: str | None = None, strategy: Strategy | None = None,
+               max_tokens: int = 256, json_schema: dict | None = None, sampling: Sampling | None = None,
+               tools: ToolUse | None = None) -> tuple[Decision, Iterator[Delta] | None]:
+        """Route and stream: the same choice, guard and fallback as ``run``, with the answer in pieces.
+
+        The chosen tier's stream is already started when this returns, so a failure before its first
+        piece has been fallen back from and the decision says so. A cascade reads the small tier's whole
+        answer to judge it; when it escalates, the large tier's answer streams token by token. The
+        decision's cost, large_cost and latency are final once the last piece has been read. ``None``
+        instead of pieces: a semantic route to something the caller dispatches, as in ``run``.
+        Close the iterator to stop early: the tier stops generating."""
+        ask = _checked(messages, max_tokens, json_schema, sampling, tools)
+        started = time.perf_counter()
+        decision = self._decision(tier, strategy)
+        pieces, _ = self._route(ask, tier, strategy, decision, lambda name: self._stream_ask(name, ask, decision),
+                                lambda first: first.completion.deltas())
+        if pieces is None:
+            decision.latency_ms = 1000 * (time.perf_counter() - started)
+            return decision, None
+        return decision, self._settled(pieces, decision, started)
+
+    def _decision(self, tier: str | None, strategy: Strategy | None) -> Decision:
+        return Decision(tier="", strategy="pinned" if tier else (strategy or self.settings.strategy))  # type: ignore[union-attr]
+
+    def _settled(self, pieces: Iterator[Delta], decision: Decision, started: float) -> Iterator[Delta]:
+        """The pieces, with the decision's large-tier cost and latency filled in as the last one passes."""
+        try:
+            for delta in pieces:
+                if delta.finish_reason is not None:
+                    large = self.settings.tiers[self.settings.large_tier]  # type: ignore[union-attr, index]
+                    decision.large_cost = cost(large, self.settings, delta.prompt_tokens,  # type: ignore[arg-type]
+                                               delta.completion_tokens)
+                    decision.latency_ms = 1000 * (time.perf_counter() - started)
+                yield delta
+        finally:
+            _close(pieces)
+
+    def _route(self, ask: Ask, tier: str | None, strategy: Strategy | None, decision: Decision,
+               answer_from: Callable[[str], T], keep: Callable[[Answer], T]) -> tuple[T | None, RouteMatch | None]:
+        """The one decision path of ``run`` and ``stream``: ``answer_from(tier)`` asks a tier (whole or
+        streamed), ``keep(answer)`` turns an answer already in hand (a cascade's small answer) into the same."""
+        s = self.settings
+        query = str(ask.messages[-1]["content"])
+        chosen = strategy or s.strategy  # type: ignore[union-attr]
+        match = None
+        try:
+            if tier:
+                decision.tier = tier
+                return answer_from(tier), None
+            if self.semantic is not None:
+                match = self.semantic(query)
+                decision.decision_ms += match.ms
+                if match.route is not None:
+                    decision.strategy, decision.route, decision.confidence = "semantic", match.route, match.score
+                    decision.threshold = next(r.threshold for r in self.semantic.routes if r.name == match.route)
+                    kind, _, target = (match.target or "").partition(":")
+                    if kind != "tier":  # a skill, a collection or the planner: the caller dispatches
+                        decision.tier = match.target or match.route
+                        return None, match
+                    decision.tier = target
+                    return answer_from(target), match
+            return self._strategy(chosen, query, ask, decision, answer_from, keep), match
+        except (TierError, NotTrainedError) as exc:
+            return self._fall_back(exc, decision, answer_from), match
+
+    def _strategy(self, chosen: str, query: str, ask: Ask, decision: Decision, answer_from: Callable[[str], T],
+                  keep: Callable[[Answer], T]) -> T:
         s = self.settings
         small, large = s.small_tier, s.large_tier  # type: ignore[union-attr]
         if chosen in ("small", "large"):
             decision.tier = small if chosen == "small" else large
-            return self._ask(decision.tier, messages, decision, max_tokens, json_schema=json_schema)
+            return answer_from(decision.tier)
         if chosen == "learned":
             p = self._needs_large(query, decision)
             threshold = self._calibration.learned_threshold if self._calibration else s.learned_threshold  # type: ignore[union-attr]
             decision.confidence, decision.threshold = p, threshold
             decision.tier = large if p >= threshold else small
-            return self._ask(decision.tier, messages, decision, max_tokens, json_schema=json_schema)
+            return answer_from(decision.tier)
         # cascade and combined: the small tier answers first and judges itself
         learned_p = self._needs_large(query, decision) if chosen == "combined" else None
-        first = self._ask(small, messages, decision, max_tokens, scored=True, json_schema=json_schema)
+        first = self._ask(small, ask, decision, scored=True)
         confidence = first.confidence
-        if chosen == "combined" and confidence is not None:
+        if chosen == "combined" and confidence is not None and self._calibration is not None:
             score = self._calibration.combined_score(learned_p, confidence)
             decision.confidence, decision.threshold = score, self._calibration.combined_threshold
             escalate = score >= decision.threshold
         else:
             decision.threshold = self._calibration.cascade_threshold if self._calibration else s.cascade_threshold  # type: ignore[union-attr]
             decision.confidence = confidence
-            # Structured output has no confidence; it is accepted as the small tier wrote it.
+            # Structured output and tool calls have no confidence; they are accepted as the small tier wrote them.
             escalate = confidence is not None and confidence < decision.threshold
         if not escalate:
             decision.tier = small
-            return first
+            return keep(first)
         decision.escalated = True
         decision.tier = large
         try:
-            return self._ask(large, messages, decision, max_tokens, json_schema=json_schema)
+            return answer_from(large)
         except TierError as exc:  # the small answer is in hand: better than asking again
             decision.fallback, decision.tier = str(exc), small
-            return first
+            return keep(first)
 
     def _needs_large(self, query: str, decision: Decision) -> float:
         self._load_calibration()
@@ -203,17 +292,116 @@ class Router:
         decision.decision_ms += 1000 * (time.perf_counter() - started)
         return p
 
-    def _fall_back(self, exc: SlmkitError, messages: list[Message], decision: Decision, max_tokens: int,
-                   json_schema: dict | None) -> Answer:
+    def _fall_back(self, exc: SlmkitError, decision: Decision, answer_from: Callable[[str], T]) -> T:
         fallback = self.settings.fallback_tier  # type: ignore[union-attr]
         decision.fallback = str(exc)
         if decision.tiers_tried and decision.tiers_tried[-1] == fallback:
             raise exc  # the fallback itself failed: nothing left to try
         decision.tier = fallback
-        return self._ask(fallback, messages, decision, max_tokens, json_schema=json_schema)
+        return answer_from(fallback)
 
-    def _large_cost(self, answer: Answer | None) -> float:
-        if answer is None:
+    def _large_cost(self, completion: Completion | None) -> float:
+        if completion is None:
             return 0.0
         large = self.settings.tiers[self.settings.large_tier]  # type: ignore[union-attr, index]
-        return cost(large, self.settings, answer.completion.prompt_tokens, answer.completion.completion_tokens)  # type: ignore[arg-type]
+        return cost(large, self.settings, completion.prompt_tokens, completion.completion_tokens)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request as every tier receives it."""
+
+    messages: list[Message]
+    max_tokens: int = 256
+    json_schema: dict | None = None
+    sampling: Sampling = Sampling()
+    tools: ToolUse | None = None
+
+
+def _checked(messages: list[Message], max_tokens: int, json_schema: dict | None, sampling: Sampling | None,
+             tools: ToolUse | None) -> Ask:
+    if not messages or not isinstance(messages[-1], dict) or not str(messages[-1].get("content") or "").strip():
+        raise InvalidInputError("messages must end with a message that has content")
+    return Ask(messages, max_tokens, json_schema, sampling or Sampling(), tools)
+
+
+def _close(pieces: Iterator[Delta]) -> None:
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        close()
+
+
+def _prepend(first: Delta, rest: Iterator[Delta]) -> Iterator[Delta]:
+    try:
+        yield first
+        yield from rest
+    finally:
+        _close(rest)  # also when closed before the first piece was read
+
+
+def _guard_messages(guard: Guard, messages: list[Message]) -> tuple[list[Message], GuardResult]:
+    """Every text a remote tier would see through one guard pass (one vault, so placeholders agree):
+    message contents and the arguments of earlier tool calls, which carry personal data just as well."""
+    flat: list[dict[str, str]] = []
+    for m in messages:
+        flat.append({"role": str(m.get("role")), "content": m.get("content") or ""})
+        flat += [{"role": "tool_call", "content": str(c["function"]["arguments"])} for c in m.get("tool_calls") or []]
+    guarded, result = guard.check_messages(flat, "remote")
+    texts = iter(g["content"] for g in guarded)
+    out = []
+    for m in messages:
+        content = next(texts)
+        calls = [{**c, "function": {**c["function"], "arguments": next(texts)}} for c in m.get("tool_calls") or []]
+        out.append({**m, "content": content if m.get("content") is not None else None,
+                    **({"tool_calls": calls} if calls else {})})
+    return out, result
+
+
+def _restore_arguments(arguments: str, restore: Callable[[str], str]) -> str:
+    """Placeholders in a tool call's arguments back to the values, inside the JSON strings (a value may
+    hold quotes that plain text substitution would break the JSON with)."""
+    try:
+        data = json.loads(arguments)
+    except ValueError:
+        return restore(arguments)
+
+    def walk(node: object) -> object:
+        if isinstance(node, str):
+            return restore(node)
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        return node
+
+    return json.dumps(walk(data), ensure_ascii=False)
+
+
+def _restoring(pieces: Iterator[Delta], restore: Callable[[str], str]) -> Iterator[Delta]:
+    """A guarded remote stream re-personalised on the way through. Text is restored up to its last
+    whitespace (a placeholder never spans one, so none is cut in half); tool-call arguments are held
+    until the end and restored as JSON."""
+    held = ""
+    calls: dict[int, list[str]] = {}
+    try:
+        for delta in pieces:
+            if delta.tool_call is not None:
+                piece = delta.tool_call
+                entry = calls.setdefault(piece.index, [piece.id or new_call_id(), piece.name or "", ""])
+                entry[1] = entry[1] or piece.name or ""
+                entry[2] += piece.arguments
+                continue
+            held += delta.text
+            final = delta.finish_reason is not None
+            cut = len(held) if final else max(held.rfind(c) for c in " \t\r\n") + 1
+            if cut:
+                text, held = restore(held[:cut]), held[cut:]
+                if text:
+                    yield Delta(text)
+            if final:
+                for index, (call_id, name, arguments) in sorted(calls.items()):
+                    yield Delta("", tool_call=ToolCallPiece(index, "", call_id, name))
+                    yield Delta("", tool_call=ToolCallPiece(index, _restore_arguments(arguments, restore)))
+                yield replace(delta, text="")
+    finally:
+        _close(pieces)

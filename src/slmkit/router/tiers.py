@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slmkit.errors import SlmkitError
-from slmkit.models.llama import Completion, Message
-from slmkit.router.settings import RouterSettings, TierConfig
+from slmkit.models.llama import Completion, Delta, Message, Sampling, ToolCall, ToolCallPiece, ToolUse
+from slmkit.config.router import RouterSettings, TierConfig
+
+
+if TYPE_CHECKING:
+    from slmkit.models.llama import LlamaGenerator
 
 
 class TierError(SlmkitError):
@@ -65,7 +70,7 @@ class LocalTier:
         self.name = name
         self.config = config
         self.threads = config.threads or threads
-        self._generator: Any = None
+        self._generator: LlamaGenerator | None = None
 
     def warm_up(self) -> LocalTier:
         from slmkit.models.llama import get_generator
@@ -76,20 +81,35 @@ class LocalTier:
             raise TierError(self.name, str(exc)) from None
         return self
 
-    def answer(self, messages: list[Message], max_tokens: int = 256, scored: bool = False,
-               json_schema: dict | None = None) -> Answer:
+    def _ready(self) -> LlamaGenerator:
         if self._generator is None:
             self.warm_up()
-        if scored and json_schema is None:
-            completion, logprobs = self._generator.chat_scored(messages, max_tokens=max_tokens)
+        assert self._generator is not None
+        return self._generator
+
+    def answer(self, messages: list[Message], max_tokens: int = 256, scored: bool = False,
+               json_schema: dict | None = None, sampling: Sampling = Sampling(),
+               tools: ToolUse | None = None) -> Answer:
+        generator = self._ready()
+        if scored and json_schema is None and (tools is None or not tools.offered):
+            # Confidence is read off the greedy answer, whatever temperature the request asked for:
+            # it is the small tier judging itself, not the answer's style.
+            completion, logprobs = generator.chat_scored(messages, max_tokens=max_tokens, stop=sampling.stop)
             return Answer(completion, sequence_confidence(logprobs), self.name)
-        completion = self._generator.chat(messages, max_tokens=max_tokens, json_schema=json_schema)
+        completion = generator.chat(messages, max_tokens=max_tokens, json_schema=json_schema, tools=tools,
+                                    **_local_sampling(sampling))
         return Answer(completion, None, self.name)
 
-    def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None):  # noqa: ANN201
-        if self._generator is None:
-            self.warm_up()
-        return self._generator.stream(messages, max_tokens=max_tokens, json_schema=json_schema)
+    def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None,
+               sampling: Sampling = Sampling(), tools: ToolUse | None = None) -> Iterator[Delta]:
+        """Pieces as they are generated; closing the iterator stops the generation (and frees the model)."""
+        return self._ready().stream(messages, max_tokens=max_tokens, json_schema=json_schema, tools=tools,
+                                    **_local_sampling(sampling))
+
+
+def _local_sampling(sampling: Sampling) -> dict[str, Any]:
+    return {"temperature": sampling.temperature, "top_p": sampling.top_p,
+            "seed": 0 if sampling.seed is None else sampling.seed, "stop": sampling.stop}
 
 
 class RemoteTier:
@@ -120,9 +140,21 @@ class RemoteTier:
         return headers
 
     def _body(self, messages: list[Message], max_tokens: int, scored: bool, json_schema: dict | None,
-              stream: bool = False) -> dict[str, Any]:
+              stream: bool = False, sampling: Sampling = Sampling(), tools: ToolUse | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.config.model, "messages": messages, "max_tokens": max_tokens,
-                                "temperature": 0}
+                                "temperature": sampling.temperature}
+        if sampling.top_p is not None:
+            body["top_p"] = sampling.top_p
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if tools is not None and tools.tools:
+            body["tools"] = [{"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.parameters,
+                **({"strict": t.strict} if t.strict is not None else {})}} for t in tools.tools]
+            body["tool_choice"] = ({"type": "function", "function": {"name": tools.force}} if tools.force
+                                   else tools.choice)
         if scored:
             body["logprobs"] = True
         if stream:
@@ -172,8 +204,9 @@ class RemoteTier:
             raise TierError(self.name, f"{self.url} answered HTTP {response.status_code}: {response.text[:200]}")
 
     def answer(self, messages: list[Message], max_tokens: int = 256, scored: bool = False,
-               json_schema: dict | None = None) -> Answer:
-        body = self._body(messages, max_tokens, scored, json_schema)
+               json_schema: dict | None = None, sampling: Sampling = Sampling(),
+               tools: ToolUse | None = None) -> Answer:
+        body = self._body(messages, max_tokens, scored, json_schema, sampling=sampling, tools=tools)
 
         def call(httpx):  # noqa: ANN001, ANN202
             if self._client is None:
@@ -185,31 +218,33 @@ class RemoteTier:
                 data = response.json()
                 choice = data["choices"][0]
                 text = choice["message"].get("content") or ""
+                calls = tuple(ToolCall(str(c["id"]), str(c["function"]["name"]), str(c["function"]["arguments"]))
+                              for c in choice["message"].get("tool_calls") or [])
                 usage = data.get("usage") or {}
             except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 raise TierError(self.name, f"{self.url} returned something that is not a chat completion: "
                                            f"{response.text[:120]!r}") from None
-            return data, choice, text, usage
+            return data, choice, text, calls, usage
 
-        data, choice, text, usage = self._guarded(call)
+        data, choice, text, calls, usage = self._guarded(call)
         confidence = None
         content_logprobs = ((choice.get("logprobs") or {}).get("content") or []) if scored else []
         if content_logprobs:
             confidence = sequence_confidence([float(t.get("logprob", 0.0)) for t in content_logprobs])
         completion = Completion(text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
-                                choice.get("finish_reason") or "stop", data.get("model", self.config.model))
+                                choice.get("finish_reason") or "stop", data.get("model", self.config.model),
+                                calls)
         return Answer(completion, confidence, self.name)
 
-    def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None):  # noqa: ANN201
+    def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None,
+               sampling: Sampling = Sampling(), tools: ToolUse | None = None) -> Iterator[Delta]:
         """Yield ``Delta`` pieces from the endpoint's SSE stream. Failures before the first piece raise
         TierError (the caller can still fall back); a stream cut later ends with finish_reason "error"."""
         import json as _json
 
         import httpx
 
-        from slmkit.models.llama import Delta
-
-        body = self._body(messages, max_tokens, False, json_schema, stream=True)
+        body = self._body(messages, max_tokens, False, json_schema, stream=True, sampling=sampling, tools=tools)
         client = httpx.Client(timeout=self.config.timeout_s)
 
         def open_stream(_httpx):  # noqa: ANN001, ANN202
@@ -244,9 +279,12 @@ class RemoteTier:
                 prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
                 completion_tokens = usage.get("completion_tokens", completion_tokens)
                 for choice in chunk.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content") or ""
+                    delta = choice.get("delta") or {}
+                    piece = delta.get("content") or ""
                     if piece:
                         yield Delta(piece)
+                    for call in delta.get("tool_calls") or []:
+                        yield Delta("", tool_call=_call_piece(call))
                     finish = choice.get("finish_reason") or finish
         except httpx.HTTPError:
             finish = "error"  # the upstream went away mid-stream
@@ -256,6 +294,12 @@ class RemoteTier:
             client.close()
         yield Delta("", finish_reason=finish or "error", prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens)
+
+
+def _call_piece(call: dict[str, Any]) -> ToolCallPiece:
+    """One streamed OpenAI ``tool_calls`` entry: id and name come with a call's first piece only."""
+    fn = call.get("function") or {}
+    return ToolCallPiece(int(call.get("index", 0)), str(fn.get("arguments") or ""), call.get("id"), fn.get("name"))
 
 
 def make_tier(name: str, settings: RouterSettings, threads: int | None = None) -> LocalTier | RemoteTier:

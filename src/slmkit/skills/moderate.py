@@ -2,25 +2,35 @@
 
 No neural toxicity model ships in a package, so the score comes from a linear head
 on sentence embeddings that slmkit trains itself (``slmkit setup``, or on first use)
-on the train split of packaged ToxiGen, RealToxicityPrompts and benign text; see
-``slmkit.evals.moderation`` for the data and ``slmkit eval moderate`` for how it
-fares against the profanity baseline (alt-profanity-check, TF-IDF + linear SVM).
+on the train split of packaged ToxiGen, RealToxicityPrompts and benign text, and on
+half of slmkit's own ordinary sentences (support tickets, small talk) and of their
+abusive counterpart; see ``slmkit.evals.moderation`` for the data and ``slmkit eval
+moderate`` for how it fares against the profanity baseline (alt-profanity-check,
+TF-IDF + linear SVM) and on the held-out halves of slmkit's own sentences.
 
 ``score`` is a logistic combination of the head and the baseline, fitted on
-validation rows carved from train: the baseline is sharp on swear words, the head
-on insults and hate without them. ``flagged`` means ``score >= threshold`` (toxicity
-only); an injection finding is reported beside it in ``injection``.
+out-of-fold scores of the train rows: the baseline is sharp on swear words, the head
+on insults and hate without them. Its bias is shifted so that the default threshold,
+0.5, flags at most 2 % of everyday benign training text out of fold
+(``slmkit.train.builtin.MODERATION_TARGET_FPR``): the training mix is half toxic, real
+traffic is not, and a false flag with ``moderation: block`` refuses a real user. So
+``score`` reads as "probability toxic, under a prior where toxic text is rare", and
+``flagged`` means ``score >= threshold`` (toxicity only); an injection finding is
+reported beside it in ``injection``.
 
 Categories come from a second head over the seven RealToxicityPrompts subsets,
 trained on toxic rows only: it answers "if this is toxic, what kind", so its
 probabilities are multiplied by ``score`` and sum to it. Those subsets group prompts
 by the kind of continuation they provoked, which is a loose label: treat the
-categories as a hint, not a verdict.
+categories as a hint, not a verdict. A category is reported true (in
+``flagged_categories``) only when the text is flagged and the category's own score
+reaches its own threshold: the F1-best cut-off on out-of-fold scores, never below
+0.25, recorded in the category head (``Moderate.category_threshold``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +51,9 @@ class ModerationResult:
     profanity_score: float  # alt-profanity-check alone
     categories: tuple[tuple[str, float], ...]  # top categories, best first; probabilities sum to <= score
     injection: InjectionResult | None = None  # None when the skill was built with injection=False
+    # Those of ``categories`` that are true: the text is flagged and the category's score reaches its own
+    # threshold. Empty when not flagged; may be empty when flagged (toxic, of no clear kind).
+    flagged_categories: tuple[str, ...] = ()
 
 
 def profanity_probability(texts: Sequence[str]) -> np.ndarray:
@@ -68,17 +81,22 @@ class Moderate:
     name = "moderate"
 
     def __init__(self, model: str | None = None, *, threshold: float = 0.5, injection: bool = True,
-                 top_k: int = 3, head: LinearHead | None = None, categories: LinearHead | None = None) -> None:
+                 top_k: int = 3, head: LinearHead | None = None, categories: LinearHead | None = None,
+                 category_thresholds: Mapping[str, float] | None = None) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"moderation threshold must be between 0 and 1, got {threshold}")
         if top_k < 1:
             raise InvalidInputError(f"top_k must be at least 1, got {top_k}")
+        for name, value in (category_thresholds or {}).items():
+            if not 0.0 <= value <= 1.0:
+                raise InvalidInputError(f"category threshold for {name!r} must be between 0 and 1, got {value}")
         self.embed = Embed(model)
         self.threshold = threshold
         self.injection = injection
         self.top_k = top_k
         self.head = head
         self.categories = categories
+        self._category_thresholds = dict(category_thresholds or {})
         self._profanity_ready = False
 
     def warm_up(self) -> Moderate:
@@ -93,6 +111,14 @@ class Moderate:
             profanity_probability(["warm up"])  # loads its pickled model now, not on the first request
             self._profanity_ready = True
         return self
+
+    def category_threshold(self, name: str) -> float:
+        """The score category ``name`` must reach to be true: the caller's, else the built head's, else
+        ``threshold`` (a category head passed in without cut-offs: a category must pass what toxicity passes)."""
+        if name in self._category_thresholds:
+            return self._category_thresholds[name]
+        built: dict[str, float] = self.categories.meta.get("thresholds", {}) if self.categories is not None else {}
+        return float(built.get(name, self.threshold))
 
     def scores(self, batch: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(combined, head, profanity, category probabilities given toxic) for validated texts."""
@@ -117,9 +143,11 @@ class Moderate:
         for i, text in enumerate(batch):
             order = np.argsort(-kinds[i])[: self.top_k]
             top = tuple((labels[j], float(kinds[i, j] * combined[i])) for j in order)
+            flagged = bool(combined[i] >= self.threshold)
             results.append(ModerationResult(
-                flagged=bool(combined[i] >= self.threshold), score=float(combined[i]), head_score=float(head[i]),
+                flagged=flagged, score=float(combined[i]), head_score=float(head[i]),
                 profanity_score=float(profanity[i]), categories=top,
                 injection=detect_injection(text) if self.injection else None,
+                flagged_categories=tuple(name for name, p in top if flagged and p >= self.category_threshold(name)),
             ))
         return unbatch(results, single)

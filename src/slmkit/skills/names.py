@@ -51,11 +51,13 @@ _GREETINGS_AND_TITLES = frozenset({
 # Capitalised at the start of a sentence, then a name: "Call Marie Hamanová", "Thanks Anna".
 _LEADING_VERBS = frozenset({"call", "email", "e-mail", "contact", "ask", "tell", "meet", "thanks", "ping", "text"})
 _UNIT_WORDS = frozenset({"suite", "apt", "apt.", "unit", "flat", "floor"})
+# Every alternative starts at a word boundary: written once in front, the engine rejects most places by
+# their first letter instead of trying each alternative there.
 _INTRO = re.compile(
-    r"(?:\bmy name is|\bname is|\bname's|\bname\?|\bname:|\bcall me|\bthis is|\bdear|\bhi|\bhello|\bhey"
-    r"|\bmr\.?|\bmrs\.?|\bms\.?|\bmiss|\bdr\.?|\bprof\.?|\bsigned|\bregards,?|\bsincerely,?"
-    r"|\bcall|\bemail|\bcontact|\bask|\btell|\bmeet|\bthanks|\bsays|\bsaid|\bnamed|\bcalled|\bstarring|\bdirected by:?|\bwritten by:?|\battn:?|\bcontact:|\bcustomer:|\buser:"
-    r"|\baddress:|\bto:|\bfrom:|\bcc:)\s*$",
+    r"\b(?:my name is|name is|name's|name\?|name:|call me|this is|dear|hi|hello|hey"
+    r"|mr\.?|mrs\.?|ms\.?|miss|dr\.?|prof\.?|signed|regards,?|sincerely,?"
+    r"|call|email|contact|ask|tell|meet|thanks|says|said|named|called|starring|directed by:?|written by:?|attn:?"
+    r"|contact:|customer:|user:|address:|to:|from:|cc:)\s*$",
     re.IGNORECASE,
 )
 
@@ -172,15 +174,16 @@ def looks_like_person(words: list[str], proper: list[bool]) -> bool:
     )
 
 
-def proper_noun_runs(doc: Any) -> list[tuple[int, int, list[str], list[bool], list[Any]]]:
+def proper_noun_runs(doc: Any, text: str | None = None) -> list[tuple[int, int, list[str], list[bool], list[Any]]]:
     """(start char, end char, words, is-proper-noun flags, spaCy tokens) for each run of capitalised tokens
-    on one line."""
+    on one line. ``text`` is the doc's text, if the caller has it (spaCy joins its tokens for each ask)."""
     runs = []
     current: list[Any] = []
+    text = doc.text if text is None else text
     for token in [*doc, None]:
         ok = (token is not None and token.text[:1].isupper() and token.text.replace("-", "").replace("'", "").isalpha()
               and token.text.lower() not in _GREETINGS_AND_TITLES)
-        if ok and current and "\n" in doc.text[current[-1].idx:token.idx]:
+        if ok and current and "\n" in text[current[-1].idx:token.idx]:
             ok_same_line = False
         else:
             ok_same_line = True
@@ -304,7 +307,7 @@ def name_by_capitals(text: str, tokens: list[Any]) -> tuple[int, int] | None:
     if not 1 <= len(tokens) <= 3:
         return None
     words = [t.text for t in tokens]
-    if len(words[-1]) <= 2 and text[tokens[-1].idx + len(words[-1]):][:1] == ".":
+    if len(words[-1]) <= 2 and text.startswith(".", tokens[-1].idx + len(words[-1])):
         return None  # an abbreviation: "Gl. Sygehusvej", "St."
     if (any(w in _NOT_NAMES or w.isupper() or len(w) < 2 for w in words)  # field words, acronyms, CAPS lines
             or is_org(words) or is_street(words) or " ".join(words) in place_names()):
@@ -324,21 +327,40 @@ def name_by_capitals(text: str, tokens: list[Any]) -> tuple[int, int] | None:
         if kinds == ["word-name"] and tokens[0].tag_ not in ("NNP", "NNPS"):
             return None
         return start, end
-    line_end = text.find("\n", end)
-    rest = text[end:line_end if line_end != -1 else len(text)]
-    if _GOES_ON.match(rest):
+    # What follows on the line, read in place: a copy of the rest of a long line per run is quadratic.
+    if _GOES_ON.match(text, end):  # never reads past the line's end
         if len(tokens) > 1 or kinds == ["name"]:
             return start, end
         tag = tokens[0].tag_
-        vocative = rest.startswith(",") and len(words[0]) >= 4  # "Esat, can I ...", not "Btw, ..."
+        comma = text.startswith(",", end)
+        vocative = comma and len(words[0]) >= 4  # "Esat, can I ...", not "Btw, ..."
         if (kinds == ["unlisted"] and (tag in ("NNP", "NNPS") or vocative)) or (
-                kinds == ["word-name"] and (tag in _NOUN_TAGS or rest.startswith(","))):
+                kinds == ["word-name"] and (tag in _NOUN_TAGS or comma)):
             return start, end
         return None
-    alone = not rest.strip() and not text[text.rfind("\n", 0, start) + 1:start].strip(" \t>*-")
-    if alone and len(tokens) > 1 and "\n" in text.strip():
+    alone = bool(_BLANK_TO_LINE_END.match(text, end)) and _line_lead_start(text, start) is not None
+    if alone and len(tokens) > 1 and _several_lines(text):
         return start, end
     return None
+
+
+_BLANK_TO_LINE_END = re.compile(r"[^\S\n]*(?:\n|\Z)")
+_LINE_LEAD_CHARS = " \t>*-"
+
+
+def _line_lead_start(text: str, start: int) -> int | None:
+    """Where the line holding ``start`` begins, if only quote markers, bullets and blanks come before
+    ``start`` on it; None if anything else does. Reads back over those characters only."""
+    i = start
+    while i > 0 and text[i - 1] in _LINE_LEAD_CHARS:
+        i -= 1
+    return i if i == 0 or text[i - 1] == "\n" else None
+
+
+@lru_cache(maxsize=8)
+def _several_lines(text: str) -> bool:
+    """Text with a line break between its first and last visible characters (asked once per text, not per name)."""
+    return "\n" in text.strip()
 
 
 # -- addresses and countries ------------------------------------------------------------------
@@ -376,8 +398,14 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# A phone number's shape: ten or more digits, blanks, brackets, dots, dashes, starting and ending with a digit.
+# Tried once per run of those characters, from its first digit (a later digit of the run can only end the
+# same way), so a long run of digits is read once rather than once per digit.
+_PHONE_LIKE = re.compile(r"@|https?:|(?<![\d\s().-])[\s().-]*+\d[\d\s().-]{8,}\d\b")
+
+
 def _street_line(line: str) -> bool:
-    if re.search(r"@|https?:|\d[\d\s().-]{8,}\d\b", line) or len(line.split()) > 8:
+    if _PHONE_LIKE.search(line) or len(line.split()) > 8:
         return False  # an e-mail, a link or a phone number
     return bool(_PO_BOX.fullmatch(line) or _HOUSE_FIRST.match(line)
                 or (_NUMBER_LAST.fullmatch(line) and len(line.split()) <= 6))
@@ -404,7 +432,9 @@ def address_spans(text: str) -> list[tuple[int, int]]:
             i += 1
             continue
         block, evidence, j, blanks = [(a, b)], is_street(text[a:b].split()), i + 1, 0
-        while j < len(lines) and len(block) < 6:
+        # At most 12 lines down: unit and postcode lines do not grow the block, and a run of thousands
+        # of them ("Unit 12" is a street line, too) was read again from every line in it.
+        while j < min(len(lines), i + 13) and len(block) < 6:
             c, d = lines[j]
             line = text[c:d]
             if not line:
@@ -496,10 +526,23 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _country_pattern(with_given_names: bool = False) -> re.Pattern[str]:
     countries = {c for c in _faker_lists("faker.providers.address", ("countries",))
                  if len(c) >= 4 and c[:1].isupper() and (with_given_names or c not in given_names())}
-    alternatives = "|".join(re.escape(c) for c in sorted(countries, key=len, reverse=True))
+    alternatives = _grouped_alternation(sorted(countries, key=len, reverse=True))
     # ... and the demonyms made by adding a suffix (Greenlander, Israeli, Kenyan, Iranian, Togolese):
     # where someone is from is personal (GDPR counts ethnic origin as special-category data).
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?:ers?|is?|ns?|ians?|ese)?(?![\w-])")
+
+
+def _grouped_alternation(words: list[str], depth: int = 2) -> str:
+    """``words`` (in order of preference, each longer than ``depth``) as one alternation nested by their
+    first characters: ``A(?:f(?:ghanistan)|l(?:bania|geria))|...``. It matches what the flat alternation
+    does, as words that begin differently cannot both match at one place, but the engine tries only the
+    words that begin like the text there instead of all ~2,000 at each word of it."""
+    if depth == 0:
+        return "|".join(re.escape(word) for word in words)
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(word[1:])
+    return "|".join(f"{re.escape(head)}(?:{_grouped_alternation(tails, depth - 1)})" for head, tails in groups.items())
 
 
 def country_spans(text: str) -> list[tuple[int, int]]:
@@ -514,12 +557,15 @@ _ORG_SUFFIX = (r"(?:Inc\.?|INC\.?|Ltd\.?|LTD\.?|Limited|LIMITED|L\.?L\.?C\.?|LLP
                r"Corp\.?|CORP\.?|Corporation|CORPORATION|Co\.?,?[ \t]?Ltd\.?|CO\.?,?[ \t]?LTD\.?|COMPANYLTD\.?|"
                r"N\.V\.|NV|S\.A\.|SA|S\.p\.A\.|SpA|Oyj|ASA|Bancorp|Bancshares|Holdings|HOLDINGS|Incorporated|"
                r"INCORPORATED|Co\.|CO\.|Company|COMPANY|ETF)")
-# Capitalised words, and camel-case brands that start in lower case ("loanDepot", "eServGlobal").
-_ORG_WORD = r"(?:[A-Z0-9][\w&.'’/-]*|[a-z]+[A-Z][\w&.'’/-]*|&)"
+# Capitalised words, and camel-case brands that start in lower case ("loanDepot", "eServGlobal"), of at
+# most 64 characters. The bound and the possessive repeats keep the search linear: a word may start after
+# "-" or "/" inside a longer run, and unbounded, every such start rescanned the rest of the run ("A-A-A-...",
+# "1/1/1/...": quadratic, minutes at 100,000 characters). A word gives nothing back: blanks follow it.
+_ORG_WORD = r"(?:[A-Z0-9][\w&.'’/-]{0,63}+|[a-z]++[A-Z][\w&.'’/-]{0,63}+|&)"
 # One to six capitalised words (or '&') on one line, ending in a legal-form or group suffix; or one word
-# with the suffix written on ("gremzInc.", "PIOLAXINC.", "WAIDA MFG.CO.LTD.").
+# with the suffix written on ("gremzInc.", "PIOLAXINC.", "WAIDA MFG.CO.LTD."), the stem bounded like a word.
 _ORG_NAME = re.compile(rf"(?<![\w&.])(?:{_ORG_WORD}[ \t]+){{1,6}}{_ORG_SUFFIX}(?![\w&])")
-_ORG_GLUED = re.compile(rf"(?<![\w&.])(?:{_ORG_WORD}[ \t]+){{0,5}}(?P<stem>[A-Za-z][\w&.-]*?[A-Za-z]\.?)"
+_ORG_GLUED = re.compile(rf"(?<![\w&.])(?:{_ORG_WORD}[ \t]+){{0,5}}(?P<stem>[A-Za-z][\w&.-]{{0,62}}?[A-Za-z]\.?)"
                         r"(?:Inc\.|INC\.|Ltd\.|LTD\.|Corp\.|CORP\.|Co\.,?[ \t]?Ltd\.|CO\.,?[ \t]?LTD\.)(?![\w&])")
 
 
@@ -565,24 +611,30 @@ _PARTICLES = frozenset({"na", "nad", "pod", "u", "v", "de", "del", "della", "di"
                         "i", "och", "and", "of", "&", "the", "for", "et"})
 
 
+_BLANKS = re.compile(r"[ \t]*")
+_NON_BLANK = re.compile(r"\S+")
+_OF = re.compile(r"[ \t]+of[ \t]+")
+
+
 def _capitalised_run(text: str, start: int, org: bool = False) -> tuple[int, int, list[str]] | None:
     """The capitalised words from ``start`` to the end of the line (short particles between them, as in
     "Olešnice na Morave", "PORT O' WARREN"), without the punctuation after the last one."""
     line_end = text.find("\n", start)
     words: list[tuple[int, int, str]] = []
-    for m in re.finditer(r"\S+", text[start:line_end if line_end != -1 else len(text)]):
+    # Words read in place (a copy of the rest of the line per cue is quadratic on a long line).
+    for m in _NON_BLANK.finditer(text, start, line_end if line_end != -1 else len(text)):
         raw = m.group()
         word = raw.lstrip("\"“(['‘")
         if not re.fullmatch(r"[^\W\d_]{1,2}\.", word):  # keep the dot of "Λ." or "St."
             word = word.rstrip(",.:;!?\"”)]'’")
         if not word:
             break
-        a = start + m.start() + raw.index(word[0])
+        a = m.start() + raw.index(word[0])
         capital = word[:1].isupper() or (org and bool(word[:1].isdigit() or re.match(r"[a-z]+[A-Z]", word)))
         if not (capital or (words and word.lower() in _PARTICLES)):
             break
         words.append((a, a + len(word), word))
-        if a + len(word) < start + m.end() or len(words) > 8:
+        if a + len(word) < m.end() or len(words) > 8:
             break  # punctuation after the word ends the name
     while words and words[-1][2].lower() in _PARTICLES:
         words.pop()
@@ -605,7 +657,7 @@ def cued_places(text: str) -> list[tuple[int, int, bool]]:
     out = []
     for cue, strong in ((_STRONG_PLACE_CUE, True), (_WEAK_PLACE_CUE, False)):
         for m in cue.finditer(text):
-            start = m.end() + len(text[m.end():]) - len(text[m.end():].lstrip(" \t"))
+            start = _BLANKS.match(text, m.end()).end()
             run = _capitalised_run(text, start)
             if run is None:
                 continue
@@ -644,7 +696,7 @@ def cued_organisations(text: str) -> list[tuple[int, int]]:
     ("I work for BANCO SANTANDER/PFD SH S 6"), unless they read as a person."""
     out = []
     for m in _ORG_CUE.finditer(text):
-        start = m.end() + len(text[m.end():]) - len(text[m.end():].lstrip(" \t"))
+        start = _BLANKS.match(text, m.end()).end()
         run = _capitalised_run(text, start, org=True)
         if run is None or start == m.end():
             continue
@@ -659,10 +711,10 @@ def cued_organisations(text: str) -> list[tuple[int, int]]:
 
 def org_after(text: str, end: int) -> tuple[int, int, bool] | None:
     """(start, end, is a place) of the capitalised words after a name and "of": "Jonathan Laursen of Canon"."""
-    m = re.match(r"[ \t]+of[ \t]+", text[end:])
+    m = _OF.match(text, end)
     if not m:
         return None
-    run = _capitalised_run(text, end + m.end(), org=True)
+    run = _capitalised_run(text, m.end(), org=True)
     if run is None or run[2][0].lower() in common_words():
         return None
     a, b, words = run
@@ -685,28 +737,47 @@ def is_field_word(value: str) -> bool:
     return value in _NOT_NAMES
 
 
+_POSTCODE_PART = re.compile(r"\s*[A-Z]{0,3}\d[\w -]*\s*[.)]?\s*")
+
+
 def in_address_line(text: str, start: int, end: int) -> bool:
-    """'262 Pavlou Drandaki, Limassol, 3012': a line of comma-separated parts ending in a postcode."""
+    """'262 Pavlou Drandaki, Limassol, 3012': a line of comma-separated parts ending in a postcode.
+    Only the last two commas of the line are read (the line is not copied: one copy per name on a
+    100,000-character line is quadratic)."""
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
-    line = text[line_start:line_end if line_end != -1 else len(text)]
-    return bool(re.search(r",[^,\n]+,\s*[A-Z]{0,3}[\d][\w -]*\s*[.)]?\s*$", line))
+    line_end = line_end if line_end != -1 else len(text)
+    last = text.rfind(",", line_start, line_end)
+    before = text.rfind(",", line_start, last) if last > line_start else -1
+    # Something between the two commas, no line break, and a postcode-like last part.
+    return (before != -1 and last - before > 1 and text.find("\n", before, last) == -1
+            and bool(_POSTCODE_PART.fullmatch(text, last + 1, line_end)))
 
 
 def name_line(text: str, start: int, end: int, words: list[str]) -> bool:
     """A line holding only two or three capitalised words, heading a block that carries contact data:
     the name on a signature or contact card."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line = text[line_start:line_end if line_end != -1 else len(text)].strip(" \t>*-")
-    return (2 <= len(words) <= 3 and line == text[start:end] and "\n" in text
-            and bool(re.search(r"@|\d{3}[\s.)-]*\d{3}", text[end:end + 200])))
+    if not 2 <= len(words) <= 3 or start >= end:
+        return False
+    # The line is the span once quote markers, bullets and blanks are stripped from both ends; read
+    # outwards from the span over those characters only, not the whole line.
+    line_start = _line_lead_start(text, start)
+    line_end = end
+    while line_end < len(text) and text[line_end] in _LINE_LEAD_CHARS:
+        line_end += 1
+    if (line_start is None or (line_end < len(text) and text[line_end] != "\n")
+            or text[start] in _LINE_LEAD_CHARS or text[end - 1] in _LINE_LEAD_CHARS):
+        return False
+    several = line_start > 0 or line_end < len(text) or "\n" in text[start:end]  # the text has a line break
+    return several and bool(re.search(r"@|\d{3}[\s.)-]*\d{3}", text[end:end + 200]))
 
 
 def line_initial(text: str, start: int) -> bool:
     """At the start of a line or sentence, capitalisation says nothing about a word."""
-    before = text[:start].rstrip(" \t>*-")
-    return not before or before[-1] in "\n.!?:\"'"
+    i = start  # read back over blanks, quote markers and bullets only (a copy of the text before is quadratic)
+    while i > 0 and text[i - 1] in _LINE_LEAD_CHARS:
+        i -= 1
+    return i == 0 or text[i - 1] in "\n.!?:\"'"
 
 
 def leading_noise(words: list[str]) -> int:

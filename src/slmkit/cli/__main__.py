@@ -1,0 +1,5 @@
+"""`python -m slmkit.cli ...`: the same as the `slmkit` console script."""
+
+from slmkit.cli import main
+
+main()

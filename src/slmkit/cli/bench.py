@@ -1,0 +1,237 @@
+"""`slmkit bench ...`: speed and memory, side by side with a baseline; each writes a JSON report.
+
+Commands import the benchmarks in their body: they pull in the runtimes, the settings (pydantic) and
+plotting, and `slmkit --help` should not pay for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from slmkit.cli._io import console, out, progress_bar
+from slmkit.errors import InvalidInputError
+
+bench_app = typer.Typer(help="Speed and memory, side by side with a baseline.", no_args_is_help=True)
+
+OutOption = Annotated[Path | None, typer.Option("--out", help="JSON report path.")]
+
+
+@bench_app.command("route")
+def bench_route_cmd(
+    per_topic: Annotated[int, typer.Option(min=2, help="Questions per MMLU topic (57 topics).")] = 14,
+    seed: int = 13,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="llama.cpp threads while building the table; "
+                                         "1 when something else holds a core (spinning threads stall).")] = 2,
+    out_path: OutOption = None,
+) -> None:
+    """Both local tiers on stratified MMLU (cached), then every routing strategy on the held-out half."""
+    from slmkit.bench.route import plot_route, run_route_bench
+    from slmkit.config import get_settings
+    from slmkit.reports import default_out, write_json
+
+    s = get_settings().router
+    small, large = s.tiers[s.small_tier], s.tiers[s.large_tier]
+    if small.kind != "local" or large.kind != "local":
+        raise InvalidInputError("bench route scores answer letters by log-probability: both tiers must be local")
+    with progress_bar(f"MMLU outcomes, {small.model} and {large.model}", 57 * per_topic) as advance:
+        bench = run_route_bench(small.model, large.model, per_topic, seed, threads, progress=advance)
+    table = Table(title=f"routing on {bench.n_test} held-out MMLU questions "
+                        f"(trained and calibrated on {bench.n_train} others)")
+    for col in ("strategy", "APGR", "share for 50% / 80% / 95% of gap", "at 50% share: large calls",
+                "accuracy", "of large", "USD per 1k questions"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for c in bench.curves:
+        op = c.operating.get("share", {})
+        reach = " / ".join("-" if v is None else f"{v:.2f}" for v in c.share_for_gap.values())
+        table.add_row(c.strategy, "-" if c.apgr != c.apgr else f"{c.apgr:.3f}", reach, f"{op.get('large_share', float('nan')):.2f}",
+                      f"{op.get('accuracy', float('nan')):.3f}", f"{op.get('of_large', float('nan')):.3f}",
+                      f"{bench.costs.get(c.strategy, float('nan')):.4f}")
+    out.print(table)
+    for tier, info in bench.tiers.items():
+        out.print(f"{tier}: accuracy {info['accuracy']:.3f} (raw letters {info['accuracy_raw']:.3f}; "
+                  f"letter prior A-D {info['letter_prior']})")
+    for c in bench.curves:
+        if "quality" in c.operating:
+            q = c.operating["quality"]
+            out.print(f"{c.strategy}, threshold for 95% of large quality: large share {q['large_share']:.2f}, "
+                      f"accuracy {q['accuracy']:.3f} ({q['of_large']:.3f} of large)")
+    path = write_json(out_path or default_out("bench", "route"), bench.to_dict())
+    png = plot_route(bench, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
+
+
+@bench_app.command("semantic-routes")
+def bench_semantic_cmd(
+    peer_python: Annotated[str | None, typer.Option(help="Interpreter with semantic-router installed.")]
+    = ".venv-peers/bin/python",
+    no_peer: Annotated[bool, typer.Option("--no-peer", help="Measure slmkit only.")] = False,
+    model: Annotated[str | None, typer.Option(help="Encoder catalog name.")] = None,
+    out_path: OutOption = None,
+) -> None:
+    """Semantic routing on SNIPS (6 routes + a held-out intent as 'no route', 7 folds), vs semantic-router."""
+    from slmkit.bench.semantic import bench_semantic
+    from slmkit.reports import default_out, write_json
+
+    peer = None if no_peer else peer_python
+    if peer and not Path(peer).exists():
+        raise InvalidInputError(f"{peer} not found: run `make peers` (or pass --no-peer)")
+    with progress_bar("semantic routing folds", 7) as advance:
+        result = bench_semantic(peer, model, progress=advance)
+    table = Table(title="semantic routing on SNIPS, one query per call, 1 thread, embedding included")
+    for col in ("system", "accuracy", "p50 ms", "p95 ms", "decisions"):
+        table.add_column(col, justify="left" if col == "system" else "right")
+    for name, s in result["systems"].items():
+        table.add_row(name + (f" {s['version']}" if s.get("version") else ""), f"{s['accuracy']:.4f}",
+                      f"{s['p50_ms']:.2f}", f"{s['p95_ms']:.2f}", str(s["decisions"]))
+    out.print(table)
+    path = write_json(out_path or default_out("bench", "semantic-routes"), result)
+    console.print(f"report: {path}")
+
+
+@bench_app.command("gateway")
+def bench_gateway_cmd(
+    litellm: Annotated[str | None, typer.Option(help="The LiteLLM proxy executable (from `make peers`).")]
+    = ".venv-peers/bin/litellm",
+    no_peer: Annotated[bool, typer.Option("--no-peer", help="Measure slmkit only.")] = False,
+    requests: Annotated[int, typer.Option(min=50, help="Sequential requests per target for latency.")] = 400,
+    seconds: Annotated[float, typer.Option(min=1.0, help="Seconds per concurrency level for throughput.")] = 5.0,
+    out_path: OutOption = None,
+) -> None:
+    """Gateway overhead (added latency p50/p95/p99, max sustained req/s) vs the LiteLLM proxy, same upstream."""
+    from slmkit.bench.gateway import bench_gateway
+    from slmkit.reports import default_out, write_json
+
+    peer = None if no_peer else litellm
+    if peer and not Path(peer).exists():
+        raise InvalidInputError(f"{peer} not found: run `make peers` (or pass --no-peer)")
+    with progress_bar("gateway bench (latency, then load, per target)", 6 if peer else 4) as advance:
+        result = bench_gateway(peer, requests, seconds, progress=advance)
+    table = Table(title=f"pass-through to an instant upstream, {requests} sequential requests, "
+                        f"load {seconds:g} s per concurrency level")
+    for col in ("target", "p50 ms", "added p50", "added p95", "added p99", "max sustained req/s"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for name, row in result["targets"].items():
+        table.add_row(name, f"{row['latency_p50_ms']:.2f}", f"{row['added_p50_ms']:.2f}",
+                      f"{row['added_p95_ms']:.2f}", f"{row['added_p99_ms']:.2f}", f"{row['max_sustained_rps']:.0f}")
+    out.print(table)
+    if "ratio_added_p50" in result:
+        out.print(f"slmkit / LiteLLM: added p50 latency {result['ratio_added_p50']:.2f}x, "
+                  f"throughput {result['ratio_rps']:.2f}x")
+    spec = result["routed_to_specialist_ms"]
+    out.print(f"routed request answered by a specialist (sentiment), end to end: p50 {spec['p50']:.1f} ms, "
+              f"p95 {spec['p95']:.1f} ms")
+    path = write_json(out_path or default_out("bench", "gateway"), result)
+    console.print(f"report: {path}")
+
+
+@bench_app.command("soak")
+def bench_soak_cmd(
+    minutes: Annotated[float, typer.Option(min=0.1, help="How long to hold the load.")] = 10.0,
+    rps: Annotated[float, typer.Option(min=0.1, help="Requests per second (open loop).")] = 10.0,
+    out_path: OutOption = None,
+) -> None:
+    """A steady mixed load on a real gateway for minutes: errors, latency, and memory at start and end."""
+    from slmkit.bench.soak import soak
+    from slmkit.reports import default_out, write_json
+
+    with console.status(f"soak: {rps:g} req/s for {minutes:g} min..."):
+        result = soak(minutes, rps)
+    rss = result["rss_mb"]
+    out.print(f"{result['requests']} requests, {result['errors']} errors, {result['logged_requests']} of "
+              f"{result['sent_requests']} sent (warm-up included) in the request log; latency p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
+              f"p99 {result['p99_ms']:.1f} ms")
+    out.print(f"server RSS: start {rss[0][1]:.0f} MB, end {rss[-1][1]:.0f} MB, max {max(m for _, m in rss):.0f} MB")
+    for sample in result["error_samples"]:
+        out.print(f"  error: {sample}")
+    path = write_json(out_path or default_out("bench", "soak"), result)
+    console.print(f"report: {path}")
+
+
+@bench_app.command("rag")
+def bench_rag_cmd(
+    synthetic_chunks: Annotated[int, typer.Option(min=1000, help="Size of the synthetic corpus.")] = 100_000,
+    queries: Annotated[int, typer.Option(min=10, help="Timed queries per corpus.")] = 200,
+    reuse: Annotated[bool, typer.Option("--reuse", help="Keep a synthetic index already built by an earlier "
+                                        "run (query timings only for it).")] = False,
+    skip_squad: Annotated[bool, typer.Option("--skip-squad", help="Only the synthetic corpus.")] = False,
+    seed: int = 13,
+    out_path: OutOption = None,
+) -> None:
+    """Ingest throughput, index size and query latency p50/p95 on SQuAD dev and a synthetic corpus."""
+    from slmkit.bench import rag as bench
+    from slmkit.reports import default_out, write_json
+
+    report = bench.run(synthetic_chunks=synthetic_chunks, queries=queries, reuse=reuse, squad=not skip_squad,
+                       seed=seed, bar=progress_bar)
+    bench.print_report(report, out)
+    path = write_json(out_path or default_out("bench", "rag"), report)
+    console.print(f"report: {path}")
+
+
+@bench_app.command("encoders")
+def bench_encoders_cmd(
+    threads: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    baseline_python: Annotated[str | None, typer.Option(help="Interpreter with torch + sentence-transformers.")]
+    = ".venv-baseline/bin/python",
+    no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Measure ONNX only.")] = False,
+    out_path: OutOption = None,
+) -> None:
+    """ONNX int8 MiniLM vs sentence-transformers/torch fp32, side by side; plus start-up costs."""
+    from slmkit.bench.encoders import bench_encoders, plot_encoders
+    from slmkit.reports import default_out, write_json
+
+    with console.status("benchmarking encoders (each in a fresh process)..."):
+        result = bench_encoders(threads, None if no_baseline else baseline_python)
+    table = Table(title=f"encoders, {threads} thread(s), {result.runs[0]['n_sentences']} real sentences")
+    columns = ("runtime", "load_s", "batch1_ms_p50", "batch1_ms_p95", "batch32_ms_per_item", "batch32_items_per_s",
+               "peak_rss_mb", "cosine_to_fp32")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for run in result.runs:
+        table.add_row(*(str(run.get(c, "-")) for c in columns))
+    out.print(table)
+    out.print(f"import slmkit: {result.import_s:.3f} s (median of 5 fresh processes)")
+    out.print(f"first embed call in a new process, load included: {result.first_embed_s:.3f} s")
+    if result.speedup_batch32 is not None:
+        out.print(f"batch-32 throughput, ONNX int8 / torch fp32: [bold]{result.speedup_batch32:.2f}x[/bold]")
+    path = write_json(out_path or default_out("bench", "encoders"), result.to_dict())
+    png = plot_encoders(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
+
+
+@bench_app.command("specialists")
+def bench_specialists_cmd(
+    generators: Annotated[bool, typer.Option(help="Include extract and summarize (local generator).")] = True,
+    out_path: OutOption = None,
+) -> None:
+    """Latency per item (p50/p95), load time and peak RSS of each specialist, and of the crew together."""
+    from slmkit.bench.specialists import (
+        CREW_TARGET_MB,
+        ENCODER_SKILLS,
+        GENERATOR_SKILLS,
+        bench_specialists,
+        plot_specialists,
+    )
+    from slmkit.reports import default_out, write_json
+
+    total = len(ENCODER_SKILLS) + (len(GENERATOR_SKILLS) if generators else 0) + 1
+    with progress_bar("specialists (each in a fresh process)", total) as advance:
+        result = bench_specialists(generators, progress=advance)
+    table = Table(title="specialists, one item per call, real inputs")
+    for column in ("skill", "items", "load_s", "p50_ms", "p95_ms", "peak_rss_mb"):
+        table.add_column(column, justify="right" if column != "skill" else "left")
+    for run in result.runs:
+        table.add_row(run.skill, str(run.items), f"{run.load_s:.2f}", f"{run.p50_ms:.1f}", f"{run.p95_ms:.1f}",
+                      f"{run.peak_rss_mb:.0f}")
+    out.print(table)
+    crew_mb = result.crew["peak_rss_mb"]
+    verdict = "[green]within[/green]" if crew_mb < CREW_TARGET_MB else "[red]over[/red]"
+    out.print(f"crew without generators ({', '.join(result.crew['skills'])}) loaded together: peak RSS "
+              f"{crew_mb:.0f} MB, {verdict} the {CREW_TARGET_MB} MB target; load {result.crew['load_s']:.1f} s")
+    path = write_json(out_path or default_out("bench", "specialists"), result.to_dict())
+    png = plot_specialists(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")

@@ -1,0 +1,33 @@
+"""Distillation: find the well-defined tasks in what the teacher (large tier) is asked, train small
+students on its answers, and hand a task to its student once it agrees (shadow -> promote -> demote).
+
+Importing this package loads no model: the names below resolve on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slmkit.distill.distiller import Discovery, Distiller, StudentAnswer, TaskStatus, TrainReport
+    from slmkit.distill.registry import Event
+    from slmkit.distill.settings import DistillSettings
+
+_EXPORTS = {
+    "Distiller": "slmkit.distill.distiller",
+    "StudentAnswer": "slmkit.distill.distiller",
+    "Discovery": "slmkit.distill.distiller",
+    "TaskStatus": "slmkit.distill.distiller",
+    "TrainReport": "slmkit.distill.distiller",
+    "Event": "slmkit.distill.registry",
+    "DistillSettings": "slmkit.distill.settings",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(name)

@@ -1,0 +1,644 @@
+"""``Distiller``: the one object the router, the gateway and the CLI drive distillation through.
+
+    distiller = Distiller(settings, slm).warm_up()
+    student = distiller.answer(messages)            # None: no promoted or shadow task matched
+    if student is not None and student.served:
+        reply = student.text                         # the student's answer, in the teacher's words
+    if student is None or student.ask_teacher:
+        teacher = ...                                # the large tier (in the background when served)
+    distiller.record(messages, teacher_text, tier, cost, student)   # capture, compare, promote/demote
+
+``answer`` never raises: any failure of a student means the teacher answers. ``record`` stores
+the capture (masked by default) and, with ``auto_maintain``, rediscovers tasks and trains
+students every ``maintain_every`` captures; a server would rather call :meth:`maintain` from a
+background thread and turn ``auto_maintain`` off.
+
+State lives in the data directory (captures, tasks, student versions, decision log). One process
+owns a data directory's distillation state: several replicas would each keep their own counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from slmkit.api import SLM
+from slmkit.config import get_settings
+from slmkit.distill.answers import AnswerProfile, normalise, profile, to_label
+from slmkit.distill.capture import CaptureStore
+from slmkit.distill.lifecycle import (
+    TaskState, Verdict, challenge, compare, demote, drop_challenger, promote, shadow_summary, start_challenger,
+    start_shadow,
+)
+from slmkit.distill.registry import Event, Registry, StudentRecord, TaskRecord
+from slmkit.distill.settings import DistillSettings
+from slmkit.distill.stats import wilson
+from slmkit.distill.students import (
+    CandidateReport, Embedder, Student, Trained, choose, evaluate, one_blas_thread,
+)
+from slmkit.distill.templates import Request, Template, TemplateMatch, best_match, mine, request_shape
+from slmkit.errors import InvalidInputError, NotTrainedError, SlmkitError
+from slmkit.models.tool_calls import Message
+
+log = logging.getLogger("slmkit.distill")
+
+Mode = Literal["shadow", "served", "sampled", "deferred"]
+_EXAMPLES_SHOWN = 3
+_RECONCILE_SAMPLE = 50
+_RECONCILE_SHARE = 0.95
+
+
+def configured_settings() -> DistillSettings:
+    """The ``distill:`` section of the kit's settings once it has one, the defaults until then."""
+    section = getattr(get_settings(), "distill", None)
+    return section if isinstance(section, DistillSettings) else DistillSettings()
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """What a challenger student (shadowing beside the serving one) answered to the same request."""
+
+    version: int
+    student: str
+    label: str
+    text: str
+    confidence: float
+    threshold: float
+    labels_here: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class StudentAnswer:
+    task_id: str
+    student: str  # kind and version: "head v3"
+    version: int
+    label: str  # the normalised label the student chose
+    text: str  # the answer to serve: the teacher's own wording of that label, with this request's values
+    confidence: float
+    threshold: float
+    served: bool  # the client gets ``text``
+    ask_teacher: bool  # the teacher must still answer: shadow, below threshold, or sampled
+    mode: Mode
+    reason: str  # for the decision record
+    latency_ms: float
+    challenger: Challenge | None = None
+    labels_here: tuple[str, ...] = field(default=(), repr=False)  # the label set as worded in this request
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("labels_here")
+        if out["challenger"] is not None:
+            out["challenger"].pop("labels_here")
+        return out
+
+
+@dataclass(frozen=True)
+class DiscoveredTask:
+    task_id: str
+    template: Template
+    kind: str  # closed | structured | open
+    status: str
+    count: int
+    labels: tuple[str, ...]
+    coverage: float
+    schema: dict[str, str]
+    examples: list[str]
+    why: str
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "template": self.template.to_dict(), "labels": list(self.labels)}
+
+
+@dataclass(frozen=True)
+class Discovery:
+    captured: int  # captures read
+    templated: int  # of which in a template
+    open: int  # of which in none: open requests, left on the generators
+    tasks: list[DiscoveredTask]
+    members: dict[str, list[int]] = field(default_factory=dict, repr=False)  # task -> capture ids
+
+    def to_dict(self) -> dict:
+        return {"captured": self.captured, "templated": self.templated, "open": self.open,
+                "tasks": [t.to_dict() for t in self.tasks]}
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    task_id: str
+    student: str | None  # "head v2", or None when no candidate meets the target
+    threshold: float | None
+    n_examples: int
+    labels: list[str]
+    candidates: list[CandidateReport]
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "candidates": [c.to_dict() for c in self.candidates]}
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task_id: str
+    template: str
+    kind: str
+    status: str
+    count: int
+    labels: list[str]
+    student: str | None
+    threshold: float | None
+    shadow_n: int
+    shadow_agreement: float | None
+    shadow_lower: float | None
+    served: int
+    sampled: int
+    sampled_agreement: float | None
+    deferred: int
+    served_share: float
+    saved_cost: float
+    held: bool
+    reason: str
+    error: str | None
+    challenger: str | None = None  # a newer version shadowing beside the serving one
+    challenger_n: int = 0
+    challenger_agreement: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Distiller:
+    def __init__(self, settings: DistillSettings | None = None, slm: SLM | None = None, *,
+                 data_dir: Path | None = None) -> None:
+        self.settings = settings or configured_settings()
+        self.slm = slm if slm is not None else SLM(self.settings.encoder)
+        self.root = data_dir or get_settings().data_dir
+        self.store = CaptureStore(self.root, self.settings, self.slm)
+        self.registry = Registry(self.root, self.settings.max_events)
+        self.embedder = Embedder(self.slm)
+        self._lock = threading.RLock()
+        self._rng = random.Random(self.settings.seed)
+        self._students: dict[tuple[str, int], tuple[StudentRecord, Student]] = {}
+        self._since_maintain = 0
+        self._tasks: dict[str, TaskRecord] = {t.task_id: t for t in self.registry.tasks()}
+
+    # -- loading ----------------------------------------------------------------------------------
+    def warm_up(self) -> Distiller:
+        """Load the PII detector (masked capture) and every active task's student now, not on a request."""
+        if self.settings.capture == "masked":
+            self.slm.warm_up("pii")
+        for task in list(self._tasks.values()):
+            if task.state.status in ("shadow", "promoted"):
+                self._student(task)
+        return self
+
+    def reload(self) -> Distiller:
+        """Re-read tasks and students from the data directory (after another process changed them)."""
+        with self._lock:
+            self._tasks = {t.task_id: t for t in self.registry.tasks()}
+            self._students.clear()
+        return self
+
+    def _load(self, task_id: str, version: int) -> tuple[StudentRecord, Student]:
+        key = (task_id, version)
+        if key not in self._students:
+            record = self.registry.student(task_id, version)
+            self._students[key] = (record, self.registry.load_student(record, self.slm, self.embedder))
+        return self._students[key]
+
+    def _student(self, task: TaskRecord) -> tuple[StudentRecord, Student] | None:
+        version = task.state.student_version
+        if version is None or task.state.error is not None:
+            return None
+        try:
+            return self._load(task.task_id, version)
+        except NotTrainedError as exc:
+            self._fail(task, str(exc))
+            return None
+
+    def _challenger(self, task: TaskRecord, match: TemplateMatch, payload: str) -> Challenge | None:
+        """The challenger's answer, if the task has one; a challenger that cannot load is dropped."""
+        version = task.state.challenger_version
+        if version is None or task.state.status != "promoted":
+            return None
+        try:
+            record, student = self._load(task.task_id, version)
+        except NotTrainedError as exc:
+            with self._lock:
+                drop_challenger(task.state)
+                self.registry.save_state(task.task_id, task.state)
+                self.registry.log(task.task_id, "error", None, f"challenger dropped: {exc}")
+            return None
+        prediction = student.predict([payload])[0]
+        text = match.restore(record.surface.get(prediction.label, prediction.label))
+        labels_here = tuple(normalise(match.restore(record.surface.get(label, label))) for label in record.labels)
+        return Challenge(version, record.name, prediction.label, text, prediction.confidence, record.threshold,
+                         labels_here)
+
+    def _fail(self, task: TaskRecord, error: str) -> None:
+        """A student that cannot answer: the teacher answers its task until it is retrained."""
+        with self._lock:
+            task.state.error = error
+            task.state.reason = f"teacher answers: {error}"
+            self.registry.save_state(task.task_id, task.state)
+            self.registry.log(task.task_id, "error", None, error)
+        log.warning("distill: %s", error)
+
+    def _task(self, task_id: str) -> TaskRecord:
+        task = self._tasks.get(task_id)
+        if task is None:
+            known = ", ".join(sorted(self._tasks)) or "none yet: run discover"
+            raise InvalidInputError(f"unknown distillation task {task_id!r}; known: {known}")
+        return task
+
+    # -- the request path -------------------------------------------------------------------------
+    def answer(self, messages: Sequence[Message]) -> StudentAnswer | None:
+        """The student's answer for a request of a shadow or promoted task, or None (the teacher answers).
+
+        Never raises: a student that fails for any reason is logged and the teacher answers.
+        """
+        if not self.settings.enabled:
+            return None
+        try:
+            return self._answer(messages)
+        except Exception as exc:  # noqa: BLE001 - the teacher is always a correct answer; a student never fails a request
+            log.warning("distill: student failed, the teacher answers: %s: %s", type(exc).__name__, exc)
+            return None
+
+    def _answer(self, messages: Sequence[Message]) -> StudentAnswer | None:
+        started = time.perf_counter()
+        request = request_shape(messages)
+        if request is None:
+            return None
+        with self._lock:
+            active = [t for t in self._tasks.values() if t.state.status in ("shadow", "promoted")
+                      and t.state.student_version is not None and t.state.error is None]
+        if not active:
+            return None
+        found = best_match([t.template for t in active], request)
+        if found is None:
+            return None
+        task, match = active[found[0]], found[1]
+        loaded = self._student(task)
+        if loaded is None:
+            return None
+        record, student = loaded
+        prediction = student.predict([match.payload])[0]
+        text = match.restore(record.surface.get(prediction.label, prediction.label))
+        labels_here = tuple(normalise(match.restore(record.surface.get(label, label))) for label in record.labels)
+        name = f"task {task.task_id} student {record.name}"
+        confidence, threshold = prediction.confidence, record.threshold
+        challenger = self._challenger(task, match, match.payload)
+        rate = self.settings.challenge_sample_rate if challenger is not None else self.settings.sample_rate
+        with self._lock:
+            status = task.state.status
+            sampled = self._rng.random() < rate
+        mode: Mode
+        if status == "shadow":
+            mode = "shadow"
+            reason = f"distill: {name} {shadow_summary(task.state, self.settings)}: the teacher answers"
+        elif confidence >= threshold:
+            mode = "sampled" if sampled else "served"
+            reason = f"distill: {name} confidence {confidence:.2f} >= {threshold:.2f}"
+            if sampled:
+                reason += f"; sampled to the teacher ({rate:.0%} of served)"
+        else:
+            mode = "deferred"
+            reason = f"distill: {name} confidence {confidence:.2f} < {threshold:.2f}: the teacher answers"
+        served = mode in ("served", "sampled")
+        return StudentAnswer(task.task_id, record.name, record.version, prediction.label, text, confidence, threshold,
+                             served, mode != "served", mode, reason, 1000 * (time.perf_counter() - started),
+                             challenger, labels_here)
+
+    def record(self, messages: Sequence[Message], teacher_text: str | None, tier: str = "teacher", cost: float = 0.0,
+               student: StudentAnswer | None = None) -> list[Event]:
+        """After a request: capture the teacher's answer, compare the student's, promote or demote.
+
+        ``teacher_text`` is None when the teacher was not asked (the student served) or failed.
+        Returns the decisions this call took (promotions, demotions, trainings).
+        """
+        if not self.settings.enabled:
+            return []
+        events: list[Event] = []
+        if teacher_text is not None and self.store.add(messages, teacher_text, tier, cost) is not None:
+            self._since_maintain += 1
+        if student is not None:
+            events += self._account(student, teacher_text, cost)
+        if self.settings.auto_maintain and self._since_maintain >= self.settings.maintain_every:
+            events += self.maintain()
+        return events
+
+    def _account(self, student: StudentAnswer, teacher_text: str | None, cost: float) -> list[Event]:
+        with self._lock:
+            task = self._tasks.get(student.task_id)
+            if task is None or task.state.student_version != student.version:
+                return []  # retrained or rediscovered since: this comparison is about an old student
+            state = task.state
+            verdict = None
+            verdicts: list[tuple[str, Verdict]] = []
+            if teacher_text is None:
+                state.served += int(student.served)
+            else:
+                state.teacher_cost += cost
+                state.teacher_answers += 1
+                agreed = to_label(teacher_text, student.labels_here) == normalise(student.text)
+                last = self.store.last_id()
+                if student.mode == "shadow":
+                    state.shadowed += 1
+                    if student.confidence >= student.threshold:
+                        verdict = compare(state, agreed, self.settings, last)
+                elif student.served:
+                    state.served += 1
+                    state.sampled += 1
+                    verdict = compare(state, agreed, self.settings, last)
+                else:
+                    state.deferred += 1
+                if verdict is not None:
+                    verdicts.append((student.student, verdict))
+                rival = student.challenger
+                if (rival is not None and rival.version == state.challenger_version
+                        and rival.confidence >= rival.threshold):
+                    agreed = to_label(teacher_text, rival.labels_here) == normalise(rival.text)
+                    outcome = challenge(state, agreed, self.settings)
+                    if outcome is not None:
+                        verdicts.append((rival.student, outcome))
+            events = []
+            for name, decision in verdicts:
+                events.append(self.registry.log(task.task_id, decision.action, name, decision.reason))
+                log.info("distill: task %s: %s", task.task_id, decision.reason)
+            self.registry.save_state(task.task_id, state)
+            return events
+
+    # -- discovery and training -------------------------------------------------------------------
+    def discover(self) -> Discovery:
+        """Group the captured requests into task templates and classify each task by its answers."""
+        captures = self.store.rows(limit=self.settings.discover_window)
+        if not captures:
+            raise InvalidInputError(
+                f"the capture store is empty: nothing to discover yet (distill.capture is "
+                f"{self.settings.capture!r}; captures come from requests the teacher answered)")
+        requests = [request_shape(c.messages) for c in captures]
+        s = self.settings
+        groups, unassigned = mine(requests, min_support=s.min_template_requests, min_fixed_words=s.min_fixed_tokens)
+        found: list[DiscoveredTask] = []
+        members: dict[str, list[int]] = {}
+        with self._lock:
+            for group in groups:
+                template = self._reconcile(group.template, [requests[i] for i in group.members])
+                rows = [captures[i] for i in group.members]
+                prof = profile([c.answer for c in rows], coverage=s.closed_coverage, max_labels=s.max_labels,
+                               min_label_count=s.min_label_count, structured_share=s.structured_share,
+                               schema_share=s.schema_share)
+                examples = [m.payload for m in (template.match(requests[i]) for i in group.members[-_EXAMPLES_SHOWN:])
+                            if m is not None]  # type: ignore[arg-type]
+                task = self._upsert(template, prof, len(rows), examples)
+                members[task.task_id] = [c.id for c in rows]
+                found.append(DiscoveredTask(task.task_id, template, prof.kind, task.state.status, len(rows),
+                                            prof.labels, prof.coverage, prof.schema, examples, prof.why))
+        return Discovery(len(captures), len(captures) - len(unassigned), len(unassigned), found, members)
+
+    def _reconcile(self, template: Template, requests: Sequence[Request | None]) -> Template:
+        """Keep a known task's template (and so its id and student) when it still matches the group."""
+        if template.task_id in self._tasks:
+            return template
+        sample = [r for r in requests if r is not None][-_RECONCILE_SAMPLE:]
+        best, best_hits = None, 0
+        for task in self._tasks.values():
+            hits = sum(task.template.match(r) is not None for r in sample)
+            if hits > best_hits:
+                best, best_hits = task, hits
+        if best is not None and best_hits >= _RECONCILE_SHARE * len(sample):
+            return best.template
+        return template
+
+    def _upsert(self, template: Template, prof: AnswerProfile, count: int, examples: list[str]) -> TaskRecord:
+        task = self._tasks.get(template.task_id)
+        now = time.time()
+        if task is None:
+            status = "collecting" if prof.kind == "closed" else prof.kind
+            task = TaskRecord(template.task_id, template, prof, count, examples, TaskState(status=status), now, now)
+            task.state.reason = f"discovered: {prof.kind} ({prof.why})"
+            self._tasks[task.task_id] = task
+            self.registry.save_task(task)
+            self.registry.log(task.task_id, "discovered", None, task.state.reason)
+            return task
+        task.profile, task.count, task.examples = prof, count, examples
+        if prof.kind != "closed" and task.state.status in ("shadow", "promoted"):
+            verdict = demote(task.state, f"demoted: the teacher's answers are no longer closed-label ({prof.why})",
+                             self.store.last_id())
+            self.registry.log(task.task_id, verdict.action, None, verdict.reason)
+        if prof.kind != "closed" and task.state.status == "collecting":
+            task.state.status = prof.kind
+        elif prof.kind == "closed" and task.state.status in ("open", "structured"):
+            task.state.status = "collecting"
+        self.registry.save_task(task)
+        return task
+
+    def _examples(self, task: TaskRecord) -> list[tuple[str, str]]:
+        """(payload, label) from the captures of this task, newest ``max_train_examples``."""
+        labels = list(task.profile.labels)
+        out: list[tuple[str, str]] = []
+        for capture in self.store.rows(since_id=task.state.since_capture):
+            request = request_shape(capture.messages)
+            match = task.template.match(request) if request is not None else None
+            label = to_label(capture.answer, labels) if match is not None else None
+            if match is not None and label is not None:
+                out.append((match.payload, label))
+        return out[-self.settings.max_train_examples:]
+
+    def train(self, task_id: str) -> TrainReport:
+        """Evaluate every candidate on this task's captured examples and put the best one in shadow.
+
+        Raises InvalidInputError when the task cannot have a student (not closed-label, one label,
+        too few examples). When no candidate meets the target, the report says so and says why.
+        """
+        with self._lock:
+            task = self._task(task_id)
+            prof = task.profile
+            if prof.kind != "closed":
+                raise InvalidInputError(f"task {task_id} is {prof.kind} ({prof.why}): only closed-label tasks get "
+                                        "a student; it stays with the generators")
+            if len(prof.labels) < 2:
+                raise InvalidInputError(
+                    f"task {task_id} has one label ({prof.labels[0] if prof.labels else 'none'!r}) in {prof.n} "
+                    "answers: there is nothing to learn; the teacher keeps answering it")
+            examples = self._examples(task)
+            present = sorted({label for _, label in examples})
+            minimum = min(self.settings.min_train_examples, 20)
+            if len(examples) < minimum:
+                raise InvalidInputError(f"task {task_id} has {len(examples)} usable examples; a student needs "
+                                        f"at least {minimum}")
+            if len(present) < 2:
+                raise InvalidInputError(f"task {task_id}: every usable example has the label {present[0]!r}; "
+                                        "a student needs two labels")
+            surface = {label: prof.surface.get(label, label) for label in present}
+        with one_blas_thread():
+            results = [evaluate(kind, examples, surface, self.settings, self.slm, self.embedder)
+                       for kind in self.settings.candidates]
+        reports = [r.report if isinstance(r, Trained) else r for r in results]
+        chosen = choose(reports)
+        if task.state.status == "promoted":
+            return self._challenge(task, examples, present, surface, results, chosen)
+        with self._lock:
+            state = task.state
+            if chosen is None:
+                best = max(reports, key=lambda r: (r.coverage, r.agreement))
+                reason = (f"no student yet: on {len(examples)} examples (out-of-fold) no candidate keeps the Wilson "
+                          f"lower bound of agreement >= {self.settings.threshold_agreement:.2f} on >= "
+                          f"{self.settings.min_coverage:.0%} of requests (best: {best.kind}, agreement "
+                          f"{best.agreement:.3f}); retried when the task has more examples")
+                state.trained_on = len(examples)
+                if state.status == "collecting":
+                    state.reason = reason
+                self.registry.save_state(task_id, state)
+                self.registry.log(task_id, "trained", None, reason)
+                return TrainReport(task_id, None, None, len(examples), present, reports, reason)
+        student = next(r.student for r in results if isinstance(r, Trained) and r.report is chosen)
+        with self._lock:
+            record = self.registry.save_student(task_id, student, threshold=chosen.threshold, labels=present,
+                                                surface=surface, reports=reports, n_examples=len(examples),
+                                                keep=self.settings.max_student_versions)
+            self._students[(task_id, record.version)] = (record, student)
+            start_shadow(task.state, record.version, chosen.threshold, len(examples))
+            reason = (f"trained: {record.name} on {len(examples)} examples; out-of-fold agreement "
+                      f"{chosen.agreement_served:.3f} (Wilson lower bound {chosen.lower_served:.3f}) at confidence >= "
+                      f"{chosen.threshold:.2f} on {chosen.coverage:.0%} of requests ({chosen.p50_ms:.1f} ms p50); "
+                      "in shadow")
+            task.state.reason = reason
+            self.registry.save_state(task_id, task.state)
+            self.registry.log(task_id, "trained", record.name, reason)
+        return TrainReport(task_id, record.name, chosen.threshold, len(examples), present, reports, reason)
+
+    def _serving_coverage(self, task: TaskRecord) -> float:
+        """Out-of-fold coverage the serving student was chosen with."""
+        if task.state.student_version is None:
+            return 0.0
+        try:
+            record = self.registry.student(task.task_id, task.state.student_version)
+        except NotTrainedError:
+            return 0.0
+        return max((r["coverage"] for r in record.reports if r["kind"] == record.kind), default=0.0)
+
+    def _challenge(self, task: TaskRecord, examples: list[tuple[str, str]], present: list[str],
+                   surface: dict[str, str], results: list[Trained | CandidateReport],
+                   chosen: CandidateReport | None) -> TrainReport:
+        """Training a promoted task: a clearly better student shadows beside the serving one."""
+        reports = [r.report if isinstance(r, Trained) else r for r in results]
+        serving = self._serving_coverage(task)
+        with self._lock:
+            state = task.state
+            if chosen is None or chosen.coverage < serving + self.settings.min_challenge_gain:
+                state.challenger_trained_on = len(examples)
+                best = f"{chosen.kind} answers {chosen.coverage:.0%}" if chosen else "no candidate meets the target"
+                reason = (f"kept v{state.student_version} (answers {serving:.0%} out-of-fold): on {len(examples)} "
+                          f"examples {best}; a challenger needs +{self.settings.min_challenge_gain:.0%}")
+                self.registry.save_state(task.task_id, state)
+                self.registry.log(task.task_id, "trained", None, reason)
+                return TrainReport(task.task_id, None, None, len(examples), present, reports, reason)
+            student = next(r.student for r in results if isinstance(r, Trained) and r.report is chosen)
+            protect = [state.student_version] if state.student_version is not None else []
+            record = self.registry.save_student(task.task_id, student, threshold=chosen.threshold, labels=present,
+                                                surface=surface, reports=reports, n_examples=len(examples),
+                                                keep=self.settings.max_student_versions, protect=protect)
+            self._students[(task.task_id, record.version)] = (record, student)
+            start_challenger(state, record.version, chosen.threshold, len(examples))
+            reason = (f"trained: challenger {record.name} on {len(examples)} examples; out-of-fold agreement "
+                      f"{chosen.agreement_served:.3f} at confidence >= {chosen.threshold:.2f} on {chosen.coverage:.0%} "
+                      f"of requests (serving v{protect[0] if protect else '?'}: {serving:.0%}); shadowing beside it")
+            self.registry.save_state(task.task_id, state)
+            self.registry.log(task.task_id, "trained", record.name, reason)
+        return TrainReport(task.task_id, record.name, chosen.threshold, len(examples), present, reports, reason)
+
+    def maintain(self) -> list[Event]:
+        """Rediscover tasks and (re)train the students that are due; the decisions taken."""
+        self._since_maintain = 0
+        if self.store.count() == 0:
+            return []
+        mark = self.registry.last_event_id()
+        discovery = self.discover()
+        for found in discovery.tasks:
+            task = self._tasks[found.task_id]
+            state = task.state
+            if found.kind != "closed" or len(found.labels) < 2 or state.held:
+                continue
+            n = sum(i > state.since_capture for i in discovery.members.get(task.task_id, []))
+            grown = state.trained_on > 0 and n >= state.trained_on * self.settings.retrain_growth
+            # A shadow student on course keeps its evidence: a new version would start shadow over.
+            off_course = state.shadow_n < self.settings.min_shadow or (
+                state.shadow_agree < self.settings.agreement_target * state.shadow_n)
+            challenge_due = (state.status == "promoted" and state.challenger_version is None and state.error is None
+                             and n >= max(state.trained_on, state.challenger_trained_on) * self.settings.retrain_growth)
+            due = (state.status == "collecting" and n >= self.settings.min_train_examples
+                   and (state.trained_on == 0 or grown)) or (state.status == "shadow" and grown and off_course) \
+                or challenge_due
+            if not due:
+                continue
+            try:
+                self.train(task.task_id)
+            except SlmkitError as exc:
+                self.registry.log(task.task_id, "error", None, f"training failed: {exc}")
+        return self.registry.events_after(mark)
+
+    # -- operating it -----------------------------------------------------------------------------
+    def promote(self, task_id: str) -> Event:
+        """Serve this task from its current student now, whatever its shadow record says."""
+        with self._lock:
+            task = self._task(task_id)
+            if task.state.student_version is None:
+                raise NotTrainedError(f"task {task_id} has no student; train one with `slmkit distill train {task_id}`")
+            if task.state.error is not None:
+                raise NotTrainedError(f"task {task_id}'s student cannot answer ({task.state.error})")
+            verdict = promote(task.state, f"promoted by hand; {shadow_summary(task.state, self.settings)}")
+            self.registry.save_state(task_id, task.state)
+            return self.registry.log(task_id, verdict.action, f"v{task.state.student_version}", verdict.reason)
+
+    def demote(self, task_id: str, reason: str = "by hand") -> Event:
+        """Send this task back to the teacher; it stays there (no automatic retraining) until trained again."""
+        with self._lock:
+            task = self._task(task_id)
+            verdict = demote(task.state, f"demoted: {reason}", self.store.last_id(), held=True)
+            self.registry.save_state(task_id, task.state)
+            return self.registry.log(task_id, verdict.action, None, verdict.reason)
+
+    def status(self) -> list[TaskStatus]:
+        out = []
+        with self._lock:
+            for task in self._tasks.values():
+                s = task.state
+                lower = wilson(s.shadow_agree, s.shadow_n, self.settings.wilson_z)[0] if s.shadow_n else None
+                student = f"v{s.student_version}" if s.student_version else None
+                if s.student_version is not None and (task.task_id, s.student_version) in self._students:
+                    student = self._students[(task.task_id, s.student_version)][0].name
+                out.append(TaskStatus(
+                    task.task_id, task.template.describe(), task.profile.kind, s.status, task.count,
+                    list(task.profile.labels), student, s.threshold if s.student_version else None, s.shadow_n,
+                    s.shadow_agree / s.shadow_n if s.shadow_n else None, lower, s.served, s.sampled,
+                    s.sampled_agree / s.sampled if s.sampled else None, s.deferred, s.served_share,
+                    (s.served - s.sampled) * s.mean_teacher_cost, s.held, s.reason, s.error,
+                    f"v{s.challenger_version}" if s.challenger_version is not None else None, s.challenger_n,
+                    s.challenger_agree / s.challenger_n if s.challenger_n else None))
+        return out
+
+    def events(self, task_id: str | None = None, limit: int = 100) -> list[Event]:
+        return self.registry.events(task_id, limit)
+
+    def template(self, task_id: str) -> Template:
+        return self._task(task_id).template
+
+    def students(self, task_id: str) -> list[StudentRecord]:
+        """The task's student versions kept on disk, with every candidate's report."""
+        self._task(task_id)
+        return self.registry.students(task_id)
+
+    def clear(self) -> None:
+        """Forget every capture, task, student and decision of this data directory."""
+        with self._lock:
+            self.store.clear()
+            self.registry.clear()
+            self._tasks.clear()
+            self._students.clear()

@@ -1,0 +1,188 @@
+"""A task's life: collecting -> shadow -> promoted -> (drift) demoted -> collecting, with a reason each time.
+
+- *shadow*: the student answers beside the teacher; only requests it would serve (confidence at or
+  above its threshold) count. Promoted when, after ``min_shadow`` of them, the Wilson lower bound of
+  its agreement with the teacher reaches ``agreement_target``; rejected when the Wilson *upper*
+  bound falls below it (it will not get there: retrain on more data).
+- *promoted*: the student answers when confident, the teacher otherwise (a cascade per task), and
+  ``sample_rate`` of served requests also go to the teacher. When the task's data has grown, a
+  *challenger* trained on it shadows beside the serving student (on the requests the teacher
+  answers, sampled at ``challenge_sample_rate`` meanwhile) and replaces it on the same terms as a
+  promotion; those requests are biased towards the ones the serving student found hard, so the
+  challenger's measured agreement errs low, never high. Demoted when the Wilson upper bound of
+  agreement over the latest ``drift_window`` samples is below the target: evidence, not one unlucky
+  sample, that agreement dropped (drift). The window restarts at promotion, so it reads only what
+  the promoted student did.
+
+These functions only change a :class:`TaskState`; the distiller stores it and logs the verdicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from slmkit.distill.settings import DistillSettings
+from slmkit.distill.stats import wilson
+
+Status = Literal["collecting", "shadow", "promoted", "open", "structured"]
+Action = Literal["trained", "promote", "demote", "reject", "discovered", "error"]
+
+
+@dataclass
+class TaskState:
+    status: Status = "collecting"
+    student_version: int | None = None
+    threshold: float = 1.01
+    held: bool = False  # demoted by hand: no automatic training or promotion until told
+    shadow_n: int = 0  # shadow comparisons the student would have served
+    shadow_agree: int = 0
+    window: list[int] = field(default_factory=list)  # latest comparisons while promoted, 1 = agreed
+    served: int = 0  # answered by the student (sampled ones included)
+    sampled: int = 0  # served and also sent to the teacher
+    sampled_agree: int = 0
+    deferred: int = 0  # promoted, but the student was not confident: the teacher answered
+    shadowed: int = 0  # every shadow request, confident or not
+    teacher_cost: float = 0.0  # summed over teacher answers seen with a student present
+    teacher_answers: int = 0
+    since_capture: int = 0  # train only on captures after this id (set by a demotion)
+    trained_on: int = 0  # examples the current student was fitted on
+    # A challenger: a newer student (more data) shadowing beside the promoted one, which keeps serving.
+    challenger_version: int | None = None
+    challenger_threshold: float = 1.01
+    challenger_n: int = 0
+    challenger_agree: int = 0
+    challenger_trained_on: int = 0
+    reason: str = ""  # the last decision, for status
+    error: str | None = None  # why the student cannot answer (file missing...), until retrained
+
+    @property
+    def mean_teacher_cost(self) -> float:
+        return self.teacher_cost / self.teacher_answers if self.teacher_answers else 0.0
+
+    @property
+    def served_share(self) -> float:
+        total = self.served + self.deferred
+        return self.served / total if total else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TaskState:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    reason: str
+
+
+def start_shadow(state: TaskState, version: int, threshold: float, trained_on: int) -> None:
+    state.status = "shadow"
+    state.student_version = version
+    state.threshold = threshold
+    state.shadow_n = state.shadow_agree = 0
+    state.window = []
+    state.trained_on = trained_on
+    state.error = None
+
+
+def start_challenger(state: TaskState, version: int, threshold: float, trained_on: int) -> None:
+    state.challenger_version = version
+    state.challenger_threshold = threshold
+    state.challenger_n = state.challenger_agree = 0
+    state.challenger_trained_on = trained_on
+
+
+def drop_challenger(state: TaskState) -> None:
+    state.challenger_version = None
+    state.challenger_n = state.challenger_agree = 0
+
+
+def challenge(state: TaskState, agreed: bool, settings: DistillSettings) -> Verdict | None:
+    """Count one comparison of a confident challenger; it replaces the promoted student on the same terms
+    a shadow student is promoted on, or is dropped when it clearly misses the target."""
+    if state.status != "promoted" or state.challenger_version is None:
+        return None
+    state.challenger_n += 1
+    state.challenger_agree += int(agreed)
+    n, k, target = state.challenger_n, state.challenger_agree, settings.agreement_target
+    if n < settings.min_shadow:
+        return None
+    low, high = wilson(k, n, settings.wilson_z)
+    old = state.student_version
+    if low >= target:
+        state.student_version, state.threshold = state.challenger_version, state.challenger_threshold
+        state.trained_on = state.challenger_trained_on
+        state.window = []
+        drop_challenger(state)
+        state.reason = (f"promoted: challenger v{state.student_version} replaces v{old}: agreement {k / n:.3f} over {n} "
+                        f"comparisons, Wilson lower bound {low:.3f} >= {target:.2f}")
+        return Verdict("promote", state.reason)
+    if high < target:
+        version = state.challenger_version
+        drop_challenger(state)
+        return Verdict("reject", f"rejected: challenger v{version}: agreement {k / n:.3f} over {n} comparisons, "
+                                 f"Wilson upper bound {high:.3f} < {target:.2f}; v{old} keeps serving")
+    return None
+
+
+def promote(state: TaskState, reason: str) -> Verdict:
+    state.status = "promoted"
+    state.window = []
+    state.held = False
+    state.reason = reason
+    return Verdict("promote", reason)
+
+
+def demote(state: TaskState, reason: str, last_capture: int, *, held: bool = False) -> Verdict:
+    state.status = "collecting"
+    state.since_capture = last_capture  # what came before may no longer be what the teacher says
+    state.trained_on = 0
+    drop_challenger(state)
+    state.held = held
+    state.reason = reason
+    return Verdict("demote", reason)
+
+
+def shadow_summary(state: TaskState, settings: DistillSettings) -> str:
+    n, k = state.shadow_n, state.shadow_agree
+    low, _ = wilson(k, n, settings.wilson_z)
+    agreement = k / n if n else 0.0
+    return (f"in shadow: agreement {agreement:.3f} over {n} comparisons, Wilson lower bound {low:.3f} "
+            f"(promotion at >= {settings.agreement_target:.2f} after >= {settings.min_shadow})")
+
+
+def compare(state: TaskState, agreed: bool, settings: DistillSettings, last_capture: int) -> Verdict | None:
+    """Count one comparison of a student that would have served; the promotion or demotion it triggers."""
+    z, target = settings.wilson_z, settings.agreement_target
+    if state.status == "shadow":
+        state.shadow_n += 1
+        state.shadow_agree += int(agreed)
+        n, k = state.shadow_n, state.shadow_agree
+        if n < settings.min_shadow:
+            return None
+        low, high = wilson(k, n, z)
+        if low >= target and settings.auto_promote and not state.held:
+            return promote(state, f"promoted: agreement {k / n:.3f} over {n} shadow requests, "
+                                  f"Wilson lower bound {low:.3f} >= {target:.2f}")
+        if high < target:
+            state.status = "collecting"
+            state.reason = (f"rejected: agreement {k / n:.3f} over {n} shadow requests, Wilson upper bound "
+                            f"{high:.3f} < {target:.2f}; retrained when the task has more examples")
+            return Verdict("reject", state.reason)
+        return None
+    if state.status == "promoted":
+        state.sampled_agree += int(agreed)
+        state.window = [*state.window, int(agreed)][-settings.drift_window:]
+        n, k = len(state.window), sum(state.window)
+        if n < settings.min_drift_samples or not settings.auto_demote:
+            return None
+        _, high = wilson(k, n, z)
+        if high < target:
+            return demote(state, f"demoted: agreement {k / n:.2f} < {target:.2f} over last {n} samples "
+                                 f"(Wilson upper bound {high:.3f})", last_capture)
+    return None

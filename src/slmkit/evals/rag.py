@@ -1,0 +1,386 @@
+"""`slmkit eval rag --dataset squad`: retrieval quality, refusal calibration and answer quality on SQuAD v1.1 dev.
+
+Retrieval: every question against the 2,067 dev paragraphs (each paragraph one
+document); a question's target is its gold paragraph, so recall@k and MRR are
+at paragraph level (a long paragraph split in two chunks counts once, at its
+best chunk). All four modes come from the same queries in one run.
+
+Refusal: the same questions asked once against the whole collection (answerable)
+and once with their entire article filtered out (the answer is not in the
+collection); a logistic fit on one half, rates on the other.
+
+Answers: a fixed seeded sample, top-3 re-ranked chunks, short-answer prompt;
+SQuAD exact match and F1 (official normalisation) per generator. Answers are
+cached per question in the data dir, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from slmkit.config import get_settings
+from slmkit.datasets.loaders import SquadCorpus, load_squad
+from slmkit.rag.corpora import squad_sources
+from slmkit.rag.index import Filter, Index
+from slmkit.rag.retrieve import MODES, RetrievalConfig, Retriever
+from slmkit.reports import Bar, no_bar
+
+SEED = 13
+COLLECTION = "squad-dev"
+PROMPT_VERSION = "short-v2"
+SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
+
+
+# -- SQuAD's official answer normalisation and metrics --------------------------------------------
+def normalize_answer(text: str) -> str:
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    return float(max(normalize_answer(prediction) == normalize_answer(a) for a in answers))
+
+
+def f1_score(prediction: str, answers: Sequence[str]) -> float:
+    def one(gold: str) -> float:
+        pred_tokens, gold_tokens = normalize_answer(prediction).split(), normalize_answer(gold).split()
+        common = Counter(pred_tokens) & Counter(gold_tokens)
+        same = sum(common.values())
+        if same == 0:
+            return 0.0
+        precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+        return 2 * precision * recall / (precision + recall)
+
+    return max(one(a) for a in answers)
+
+
+# -- data -----------------------------------------------------------------------------------------
+def eval_dir() -> Path:
+    return get_settings().data_dir / "rag" / "eval"
+
+
+def build_index(corpus: SquadCorpus, bar: Bar = no_bar, path: Path | None = None) -> tuple[Index, Any]:
+    """The SQuAD collection in its own index file; incremental, so a second run embeds nothing."""
+    from slmkit.rag.ingest import ingest_texts
+
+    index = Index(path or eval_dir() / "squad-dev.sqlite3")
+    sources = squad_sources(corpus)
+    with bar("ingest SQuAD dev paragraphs", len(sources)) as advance:
+        report = ingest_texts(sources, COLLECTION, index=index, progress=advance)
+    return index, report
+
+
+# -- retrieval ------------------------------------------------------------------------------------
+@dataclass
+class RetrievalScores:
+    mode: str
+    n: int
+    recall_at_1: float
+    recall_at_5: float
+    recall_at_20: float
+    mrr: float
+
+
+def _paragraph_ranks(hits: Sequence[Any]) -> list[int]:
+    return list(dict.fromkeys(int(h.chunk.meta["paragraph"]) for h in hits))
+
+
+def retrieval_eval(retriever: Retriever, questions: Sequence[Any], bar: Bar = no_bar,
+                   depth: int = 20) -> tuple[list[RetrievalScores], float]:
+    ranks: dict[str, list[int | None]] = {m: [] for m in MODES}
+    with bar("embed questions", len(questions)) as advance:
+        vectors = []
+        for start in range(0, len(questions), 256):
+            part = [q.question for q in questions[start : start + 256]]
+            vectors.extend(retriever.embed_queries(part))
+            advance(len(part))
+    started = time.perf_counter()
+    with bar("retrieve (bm25, dense, hybrid, rerank)", len(questions)) as advance:
+        for q, v in zip(questions, vectors, strict=True):
+            # A long paragraph may fill two slots: ask for more chunks than paragraphs needed.
+            out = retriever.run(q.question, depth + 10, MODES, query_vector=v)
+            for mode, hits in out.items():
+                order = _paragraph_ranks(hits)[:depth]
+                ranks[mode].append(order.index(q.paragraph_id) + 1 if q.paragraph_id in order else None)
+            advance()
+    ms = 1000 * (time.perf_counter() - started) / max(1, len(questions))
+    scores = []
+    for mode in MODES:
+        rs = ranks[mode]
+        n = len(rs)
+        scores.append(RetrievalScores(
+            mode, n,
+            *(sum(1 for r in rs if r is not None and r <= cut) / n for cut in (1, 5, 20)),
+            sum(1.0 / r for r in rs if r is not None) / n,
+        ))
+    return scores, ms
+
+
+# -- refusal calibration --------------------------------------------------------------------------
+@dataclass
+class RefusalCalibration:
+    n_fit: int
+    n_test: int
+    weights: tuple[float, float, float]  # cosine, coverage, bias
+    threshold: float
+    auc: float  # held-out, answerable vs not-in-collection
+    answered_when_answerable: float  # held-out, at the threshold
+    refused_when_unanswerable: float
+    default_answered_when_answerable: float  # the library's CONFIDENCE_WEIGHTS/DEFAULT_THRESHOLD, held-out
+    default_refused_when_unanswerable: float
+
+
+def _article_docs(index: Index) -> dict[int, list[int]]:
+    by_article: dict[int, list[int]] = {}
+    for row in index.query("SELECT id, meta FROM documents WHERE collection = ?", (COLLECTION,)):
+        by_article.setdefault(int(json.loads(row["meta"])["article"]), []).append(int(row["id"]))
+    return by_article
+
+
+def calibrate_refusal(retriever: Retriever, corpus: SquadCorpus, n: int = 600, seed: int = SEED,
+                      bar: Bar = no_bar) -> RefusalCalibration:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from slmkit.rag.answer import CONFIDENCE_WEIGHTS, DEFAULT_THRESHOLD, _coverage
+
+    by_article = _article_docs(retriever.index)
+    sample = random.Random(seed + 1).sample(corpus.questions, n)
+    rows: list[tuple[float, float, int]] = []
+    with bar("refusal calibration", n) as advance:
+        for q in sample:
+            for label, flt in ((1, None), (0, Filter(exclude_doc_ids=by_article[corpus.articles[q.paragraph_id]]))):
+                hits = retriever.search(q.question, 3, "rerank", flt)
+                top = hits[0] if hits else None
+                rows.append((top.dense or 0.0, _coverage(q.question, top.chunk.embed_text), label) if top else (0.0, 0.0, label))
+            advance()
+    data = np.array(rows)
+    half = len(data) // 2  # pairs stay together: the first n/2 questions fit, the rest test
+    fit, test = data[:half], data[half:]
+    model = LogisticRegression(C=10.0).fit(fit[:, :2], fit[:, 2])
+    w = (float(model.coef_[0][0]), float(model.coef_[0][1]), float(model.intercept_[0]))
+
+    def prob(x: Any, weights: Sequence[float]) -> Any:
+        return 1 / (1 + np.exp(-(weights[0] * x[:, 0] + weights[1] * x[:, 1] + weights[2])))
+
+    p_fit = prob(fit, w)
+    # Youden's J on the fit half: the threshold that best separates the two kinds of question.
+    candidates = np.unique(np.round(p_fit, 3))
+    best = max(candidates, key=lambda t: ((p_fit >= t) & (fit[:, 2] == 1)).sum() / max(1, (fit[:, 2] == 1).sum())
+               + ((p_fit < t) & (fit[:, 2] == 0)).sum() / max(1, (fit[:, 2] == 0).sum()))
+    p_test, p_default = prob(test, w), prob(test, CONFIDENCE_WEIGHTS)
+    pos, neg = test[:, 2] == 1, test[:, 2] == 0
+    return RefusalCalibration(
+        half // 2, (len(data) - half) // 2, tuple(round(v, 3) for v in w), float(best),  # type: ignore[arg-type]
+        float(roc_auc_score(test[:, 2], p_test)),
+        float((p_test[pos] >= best).mean()), float((p_test[neg] < best).mean()),
+        float((p_default[pos] >= DEFAULT_THRESHOLD).mean()), float((p_default[neg] < DEFAULT_THRESHOLD).mean()),
+    )
+
+
+# -- answers --------------------------------------------------------------------------------------
+@dataclass
+class AnswerScores:
+    model: str
+    n: int
+    exact_match: float  # end to end: retrieval gate on, a refusal scores 0
+    f1: float
+    exact_match_ungated: float  # the generator always answers from the top-3 chunks
+    f1_ungated: float
+    refused_by_gate: int
+    refused_by_model: int
+    seconds_per_answer: float
+
+
+@dataclass
+class GroundedRefusal:
+    model: str
+    n: int  # questions whose whole article is filtered out of the collection
+    refused_end_to_end: float  # gate or model said "not found"
+    refused_by_model_alone: float  # gate off: the model itself declined
+
+
+def _cache(model: str) -> Path:
+    return eval_dir() / f"answers-{model}-{PROMPT_VERSION}.jsonl"
+
+
+def _load_cache(model: str) -> dict[str, dict[str, Any]]:
+    path = _cache(model)
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            out[row["key"]] = row
+        except (ValueError, KeyError):
+            continue  # a line cut by an interrupted run
+    return out
+
+
+def _generate_all(retriever: Retriever, model: str, items: list[tuple[str, str, Filter | None]], bar: Bar,
+                  threads: int | None, label: str, cached_only: bool = False) -> dict[str, dict[str, Any]]:
+    """Ungated answers (threshold 0) for (key, question, filter) items, cached per key.
+    ``cached_only``: generate nothing, return the items answered by earlier runs."""
+    from slmkit.rag.answer import Answerer, confidence_features, is_refusal
+
+    cache = _load_cache(model)
+    if cached_only:
+        return {key: cache[key] for key, _, _ in items if key in cache}
+    todo = [item for item in items if item[0] not in cache]
+    answerer = Answerer(COLLECTION, retriever=retriever, model=model, threshold=0.0, k=3, threads=threads)
+    path = _cache(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with bar(f"{label}: {model}", len(items)) as advance, path.open("a", encoding="utf-8") as out:
+        advance(len(items) - len(todo))
+        for key, question, flt in todo:
+            hits = retriever.search(question, 3, "rerank", flt)
+            result = answerer.answer(question, hits, short=True, max_tokens=32)
+            # The gate's inputs, not its verdict: the gate is applied when the report is made, so a
+            # re-calibrated gate does not need the answers generated again.
+            row = {"key": key, "text": result.text, "features": confidence_features(question, hits),
+                   "refused": is_refusal(result.text), "ms": result.generation_ms}
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            cache[key] = row
+            advance()
+    return {key: cache[key] for key, _, _ in items}
+
+
+def answer_eval(retriever: Retriever, corpus: SquadCorpus, model: str, n: int = 300, seed: int = SEED,
+                threshold: float | None = None, bar: Bar = no_bar, threads: int | None = None,
+                cached_only: bool = False) -> AnswerScores | None:
+    from slmkit.rag.answer import DEFAULT_THRESHOLD, confidence_from, strip_citations
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    order = random.Random(seed).sample(range(len(corpus.questions)), n)
+    items = [(f"q{i}", corpus.questions[i].question, None) for i in order]
+    rows = _generate_all(retriever, model, items, bar, threads, "answers", cached_only)
+    # The seeded order is the generation order, so a partial cache is a seeded sample of its own size.
+    order = [i for i in order if f"q{i}" in rows]
+    n = len(order)
+    if not n:
+        return None
+    em = f1 = em_ungated = f1_ungated = 0.0
+    gate = refused = 0
+    for i in order:
+        row, gold = rows[f"q{i}"], corpus.questions[i].answers
+        prediction = "" if row["refused"] else strip_citations(row["text"]).rstrip(".")
+        e, f = exact_match(prediction, gold), f1_score(prediction, gold)
+        em_ungated += e
+        f1_ungated += f
+        refused += row["refused"]
+        if confidence_from(row["features"]) < threshold:
+            gate += 1
+            continue
+        em += e
+        f1 += f
+    ms = [rows[f"q{i}"]["ms"] for i in order]
+    return AnswerScores(model, n, em / n, f1 / n, em_ungated / n, f1_ungated / n, gate, refused,
+                        sum(ms) / len(ms) / 1000)
+
+
+def refusal_eval(retriever: Retriever, corpus: SquadCorpus, model: str, n: int = 50, seed: int = SEED,
+                 threshold: float | None = None, bar: Bar = no_bar, threads: int | None = None,
+                 cached_only: bool = False) -> GroundedRefusal | None:
+    from slmkit.rag.answer import DEFAULT_THRESHOLD, confidence_from
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    by_article = _article_docs(retriever.index)
+    order = random.Random(seed + 2).sample(range(len(corpus.questions)), n)
+    items = [(f"u{i}", corpus.questions[i].question,
+              Filter(exclude_doc_ids=by_article[corpus.articles[corpus.questions[i].paragraph_id]])) for i in order]
+    rows = _generate_all(retriever, model, items, bar, threads, "not-in-collection", cached_only)
+    items = [item for item in items if item[0] in rows]
+    n = len(items)
+    if not n:
+        return None
+    model_refused = sum(rows[k]["refused"] for k, _, _ in items)
+    end_to_end = sum(rows[k]["refused"] or confidence_from(rows[k]["features"]) < threshold
+                     for k, _, _ in items)
+    return GroundedRefusal(model, n, end_to_end / n, model_refused / n)
+
+
+# -- the whole report -----------------------------------------------------------------------------
+def run(*, retrieval: bool = True, questions: int | None = None, answer_sample: int = 300, refusal_sample: int = 50,
+        generators: Sequence[str] = (SMALL, LARGE), calibration_sample: int = 600, seed: int = SEED,
+        threads: int | None = None, bar: Bar = no_bar, config: RetrievalConfig | None = None,
+        cached_only: Sequence[str] = ()) -> dict[str, Any]:
+    """Everything `slmkit eval rag` reports, as one JSON-able dict."""
+    started = time.perf_counter()
+    corpus = load_squad()
+    index, ingest_report = build_index(corpus, bar)
+    retriever = Retriever(COLLECTION, index, config).warm_up()
+    qs = corpus.questions if questions is None else random.Random(seed).sample(corpus.questions, questions)
+    scores, ms = retrieval_eval(retriever, qs, bar) if retrieval else ([], 0.0)
+    calibration = calibrate_refusal(retriever, corpus, calibration_sample, seed, bar) if calibration_sample else None
+    # cached_only: generators whose answers are taken from earlier runs only (a long run still going on)
+    answers = [answer_eval(retriever, corpus, m, answer_sample, seed, bar=bar, threads=threads,
+                           cached_only=m in cached_only) for m in generators] if answer_sample else []
+    refusals = [refusal_eval(retriever, corpus, m, refusal_sample, seed, bar=bar, threads=threads,
+                             cached_only=m in cached_only) for m in generators[:1]] if refusal_sample and generators else []
+    stats = index.stats(COLLECTION)
+    index.close()
+    return {
+        "task": "rag", "dataset": "squad-v1.1-dev", "seed": seed,
+        "corpus": {"paragraphs": len(corpus.paragraphs), "questions": len(corpus.questions),
+                   "chunks": stats["chunks"], "embed_model": retriever.collection.embed_model},
+        "ingest": {"embedded_this_run": ingest_report.chunks_embedded, "seconds": round(ingest_report.seconds, 2)},
+        "retrieval_config": asdict(retriever.config),
+        "retrieval": [asdict(r) for r in scores],
+        "retrieval_ms_per_question_all_modes": round(ms, 2),
+        "refusal_calibration": asdict(calibration) if calibration else None,
+        "answers": [asdict(a) for a in answers if a is not None],
+        "answer_sample_requested": answer_sample,
+        "grounded_refusal": [asdict(r) for r in refusals if r is not None],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def print_report(report: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    n = report["retrieval"][0]["n"] if report["retrieval"] else 0
+    table = Table(title=f"RAG retrieval, SQuAD v1.1 dev ({n:,} questions, {report['corpus']['paragraphs']:,} paragraphs)")
+    for column in ("mode", "recall@1", "recall@5", "recall@20", "MRR"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    names = {"bm25": "BM25 (FTS5)", "dense": "dense (MiniLM)", "hybrid": "hybrid (RRF)", "rerank": "hybrid + rerank"}
+    for r in report["retrieval"]:
+        table.add_row(names[r["mode"]], f"{r['recall_at_1']:.4f}", f"{r['recall_at_5']:.4f}",
+                      f"{r['recall_at_20']:.4f}", f"{r['mrr']:.4f}")
+    console.print(table)
+    if report["answers"]:
+        table = Table(title="Answers (top-3 re-ranked chunks, short-answer prompt)")
+        for column in ("generator", "n", "EM", "F1", "EM ungated", "F1 ungated", "gate refused", "model refused",
+                       "s/answer"):
+            table.add_column(column, justify="left" if column == "generator" else "right")
+        for a in report["answers"]:
+            table.add_row(a["model"], str(a["n"]), f"{a['exact_match']:.3f}", f"{a['f1']:.3f}",
+                          f"{a['exact_match_ungated']:.3f}", f"{a['f1_ungated']:.3f}", str(a["refused_by_gate"]),
+                          str(a["refused_by_model"]), f"{a['seconds_per_answer']:.1f}")
+        console.print(table)
+    cal = report.get("refusal_calibration")
+    if cal:
+        table = Table(title="Refusal: answerable vs answer-not-in-collection (held-out half)")
+        for column in ("confidence", "threshold", "AUC", "answered (answerable)", "refused (not in collection)"):
+            table.add_column(column, justify="right")
+        table.add_row(f"fitted {cal['weights']}", f"{cal['threshold']:.3f}", f"{cal['auc']:.3f}",
+                      f"{cal['answered_when_answerable']:.3f}", f"{cal['refused_when_unanswerable']:.3f}")
+        table.add_row("library default", "default", "-", f"{cal['default_answered_when_answerable']:.3f}",
+                      f"{cal['default_refused_when_unanswerable']:.3f}")
+        for g in report.get("grounded_refusal", []):
+            table.add_row(f"{g['model']} on {g['n']} unanswerable", "default", "-", "-",
+                          f"{g['refused_end_to_end']:.3f} (model alone {g['refused_by_model_alone']:.3f})")
+        console.print(table)
