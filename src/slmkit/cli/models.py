@@ -24,7 +24,8 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
     from slmkit.datasets.pii import identities
     from slmkit.models.catalog import CATALOG
     from slmkit.models.store import assemble, derive
-    from slmkit.train.builtin import builtin_path, moderation_heads, sentiment_head
+    from slmkit.evals.moderation import moderation_split
+    from slmkit.train.builtin import builtin_path, moderation_heads, moderation_paths, sentiment_head
 
     settings = get_settings()
     for spec in CATALOG.values():
@@ -47,8 +48,8 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
     if not builtin_path("sentiment", settings.embed_model).is_file():
         with progress_bar("train sentiment head", 3200) as advance:
             sentiment_head(settings.embed_model, advance)
-    if not builtin_path("moderation", settings.embed_model).is_file():
-        with progress_bar("train moderation heads", 1218) as advance:
+    if not all(p.is_file() for p in moderation_paths(settings.embed_model)):
+        with progress_bar("train moderation heads", len(moderation_split().train)) as advance:
             moderation_heads(settings.embed_model, advance)
     console.print(f"[green]ready[/green]: data in {settings.data_dir}, cache in {settings.cache}")
 

@@ -94,7 +94,7 @@ class Guard:
             if p.moderation != "off":
                 moderation_score = verdict.score
                 if verdict.flagged:
-                    top = verdict.categories[0][0] if verdict.categories else None
+                    top = verdict.flagged_categories[0] if verdict.flagged_categories else None
                     changes.append(Change(p.moderation, f"moderation score {verdict.score:.2f} >= "
                                           f"{p.moderation_threshold}", top))
                     allowed = allowed and p.moderation != "block"
