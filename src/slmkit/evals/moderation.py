@@ -1,58 +1,36 @@
 """`slmkit eval moderate`: the toxicity head against the profanity baseline, on one held-out split.
 
-The data: ToxiGen (toxic and benign statements about identity groups, the hard,
-domain-matched part), RealToxicityPrompts' challenging subsets (toxic, with a
-category), and benign text from Pang & Lee, SNIPS and SQuAD questions, about as
-much benign text as toxic. ToxiGen's benign statements talk about the same groups
-as its toxic ones, so they are the negatives that punish a head which only learned
-"mentions a minority" or "does not look like a movie review"; that is why the
-ToxiGen-only ROC-AUC is reported apart from the overall one.
-
-None of those benign sources sounds like the traffic a gateway sees (support tickets,
-product questions, small talk, "kill the process"), and a head trained on them alone
-flagged over a quarter of such text. So slmkit ships its own ordinary sentences
-(``slmkit/data/ordinary_sentences.txt``) and, so that "sounds like a support ticket"
-does not become "benign", their abusive counterpart (``abusive_sentences.txt``: threats
-and insults aimed at staff or a shop). Each file is split in two halves by a hash of
-each sentence: the train half joins the rows (sources ``ordinary`` and ``abusive``), the
-held-out half is never trained or calibrated on and is only measured: the false-flag
-rate on ordinary text, the recall on in-domain abuse.
-
-The split is fixed (seed 13, 20% test, stratified by source and label) and the
-built head in ``slmkit.train.builtin`` is fitted on the train part only. The train
-halves of slmkit's own sentences are split on their own with the same seed, so the
-rows of the public sources land where they did before those existed and figures stay
-comparable.
+The rows, their fixed split and the halves of slmkit's own sentences are in
+``slmkit.datasets.moderation`` (the built heads in ``slmkit.skills.moderate.heads`` train
+on the same split's train part). This module scores the shipped skill on the test part:
+ROC-AUC overall and on ToxiGen alone (hard negatives about the same groups as the toxic
+rows), the figures at the threshold, the false-flag rate on the held-out ordinary
+sentences and the recall on the held-out abusive ones, the category head, and the
+prompt-injection heuristics on a check set.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from slmkit.datasets import SEED, LabelledText, stratified_split
+from slmkit.datasets import SEED
+from slmkit.datasets.moderation import (
+    ABUSIVE, MODERATION_TEST_FRACTION, ORDINARY, ModerationExample, moderation_split, own_halves,
+)
 from slmkit.evals.metrics import ClassificationReport, classification_report
+from slmkit.skills.injection import detect_injection
+from slmkit.skills.moderate import Moderate, ModerationResult
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from slmkit.skills.moderate import ModerationResult
-
 Progress = Callable[[int], None]
 
-MODERATION_TEST_FRACTION = 0.2
-# Benign rows per other source: with ToxiGen's 100 benign this balances the ~800 toxic rows.
-BENIGN_SAMPLE = {"pang-lee": 300, "snips": 200, "squad": 200}
 MODERATION_EVAL_STEPS = 4  # progress ticks eval_moderate gives: scores, held-out own text, categories, injection
-ORDINARY, ABUSIVE = "ordinary", "abusive"  # source names of slmkit's own sentences, benign and toxic
-OWN_FILES = {ORDINARY: "data/ordinary_sentences.txt", ABUSIVE: "data/abusive_sentences.txt"}  # package data
 
 # Written for this project (not a public benchmark) and tuned beside the rules, so its
 # detection rate says the rules work as meant, not how they fare against real attacks.
@@ -82,101 +60,6 @@ INJECTION_CHECKS: tuple[tuple[str, bool], ...] = (
     ("Forget the weather, let's plan dinner instead.", False),
     ("My previous instructions were unclear: I want the summary in French, please.", False),
 )
-
-
-@dataclass(frozen=True)
-class ModerationExample:
-    text: str
-    toxic: bool
-    source: str  # toxigen, rtp, pang-lee, snips, squad, ordinary, abusive
-    category: str | None = None  # the RealToxicityPrompts subset, for RTP rows
-
-    @property
-    def stratum(self) -> str:
-        return f"{self.source}/{self.category or ('toxic' if self.toxic else 'benign')}"
-
-
-@dataclass(frozen=True)
-class ModerationSplit:
-    train: list[ModerationExample]
-    test: list[ModerationExample]
-
-
-def moderation_examples(seed: int = SEED) -> list[ModerationExample]:
-    """Every row the head and its evaluation draw on, deduplicated by text (first occurrence wins)."""
-    from slmkit import datasets
-
-    rng = random.Random(seed)
-    rows = [ModerationExample(e.text, e.label == "toxic", "toxigen") for e in datasets.toxigen()]
-    rows += [ModerationExample(e.text, True, "rtp", e.label) for e in datasets.realtoxicityprompts()]
-    pang_lee = datasets.per_label_sample(datasets.pang_lee(), BENIGN_SAMPLE["pang-lee"] // 2, seed)
-    rows += [ModerationExample(e.text, False, "pang-lee") for e in pang_lee]
-    rows += [ModerationExample(e.text, False, "snips") for e in rng.sample(datasets.snips(), BENIGN_SAMPLE["snips"])]
-    questions = sorted({q.question.strip() for q in datasets.squad()[1]})
-    rows += [ModerationExample(q, False, "squad") for q in rng.sample(questions, BENIGN_SAMPLE["squad"])]
-    seen: set[str] = set()
-    unique = []
-    for row in rows:
-        # RTP repeats some prompts across categories; one text must land on one side of the split.
-        if row.text and row.text not in seen:
-            seen.add(row.text)
-            unique.append(row)
-    return unique
-
-
-def own_sentences(source: str) -> list[str]:
-    """slmkit's own ``ordinary`` or ``abusive`` sentences, in file order (comment and blank lines skipped)."""
-    text = resources.files("slmkit").joinpath(OWN_FILES[source]).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-
-
-def is_held_out(text: str) -> bool:
-    """The held-out half: decided by each sentence's own hash, so adding or editing a line
-    never moves another sentence from one half to the other (a trained one into the measured half)."""
-    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 2 == 1
-
-
-def own_halves(source: str) -> tuple[list[str], list[str]]:
-    """(train half, held-out half) of slmkit's own ``ordinary`` or ``abusive`` sentences."""
-    sentences = own_sentences(source)
-    return [t for t in sentences if not is_held_out(t)], [t for t in sentences if is_held_out(t)]
-
-
-def split_examples(examples: Sequence[ModerationExample], test_fraction: float, seed: int = SEED) -> ModerationSplit:
-    """Stratified by source and label (RTP by category), so every source and category reaches the test side."""
-    by_text = {e.text: e for e in examples}
-    split = stratified_split([LabelledText(e.text, e.stratum) for e in examples], test_fraction, seed)
-    return ModerationSplit([by_text[e.text] for e in split.train], [by_text[e.text] for e in split.test])
-
-
-def fold_rows(examples: Sequence[ModerationExample], k: int, seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` (train rows, held rows) index pairs over ``examples``, stratified like the split and seeded."""
-    from sklearn.model_selection import StratifiedKFold
-
-    strata = [e.stratum for e in examples]
-    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(strata)), strata))
-
-
-def moderation_split() -> ModerationSplit:
-    """The fixed train/test split: the built head sees ``train`` only, ``slmkit eval moderate`` scores ``test``.
-
-    The train halves of slmkit's own sentences are split apart from the public sources (see the
-    module docstring); the held-out halves are in neither side.
-    """
-    public = split_examples(moderation_examples(), MODERATION_TEST_FRACTION)
-    seen = {e.text for e in public.train + public.test}
-    rows = [ModerationExample(t, source == ABUSIVE, source)
-            for source in (ORDINARY, ABUSIVE) for t in own_halves(source)[0] if t not in seen]
-    own = split_examples(rows, MODERATION_TEST_FRACTION)
-    return ModerationSplit(public.train + own.train, public.test + own.test)
-
-
-def fingerprint(texts: Sequence[str]) -> str:
-    """Order-free digest of a training set, recorded in the head so anyone can check what it saw."""
-    digest = hashlib.sha256()
-    for text in sorted(texts):
-        digest.update(text.encode("utf-8") + b"\x00")
-    return digest.hexdigest()
 
 
 @dataclass
@@ -243,6 +126,7 @@ class ModerationEval:
 def score_report(name: str, test: Sequence[ModerationExample], scores: Sequence[float], threshold: float,
                  ordinary: Sequence[float] | None = None, abusive: Sequence[float] | None = None) -> ModerationReport:
     """Figures at ``threshold`` on the test split, and on the held-out own sentences when their scores are given."""
+    # scikit-learn takes about a second to import: only a run of the evaluation pays for it.
     from sklearn.metrics import roc_auc_score
 
     gold = np.asarray([e.toxic for e in test])
@@ -269,8 +153,6 @@ def score_report(name: str, test: Sequence[ModerationExample], scores: Sequence[
 
 
 def injection_report(checks: Sequence[tuple[str, bool]] = INJECTION_CHECKS) -> InjectionReport:
-    from slmkit.skills.injection import detect_injection
-
     hits = [(text, is_injection, detect_injection(text).detected) for text, is_injection in checks]
     return InjectionReport(
         n_injection=sum(is_injection for _, is_injection, _ in hits),
@@ -292,8 +174,6 @@ def held_out_report(source: str, texts: Sequence[str], results: Sequence[Moderat
 def eval_moderate(model: str | None = None, threshold: float = 0.5,
                   progress: Progress | None = None) -> ModerationEval:
     """Head, profanity baseline and their combinations, all scored in this run on the same test split."""
-    from slmkit.skills.moderate import Moderate
-
     split = moderation_split()
     test = split.test
     skill = Moderate(model, threshold=threshold, injection=False).warm_up()
@@ -366,6 +246,3 @@ def print_moderation(evaluation: ModerationEval, console: Console | None = None)
     for text in i.false_alarm_texts:
         console.print(f"  false alarm: {text}")
 
-
-def label_counts(examples: Sequence[ModerationExample]) -> dict[str, int]:
-    return dict(Counter(e.stratum for e in examples))

@@ -58,7 +58,7 @@ def eval_sentiment(dataset: str = "pang-lee", model: str | None = None,
                    progress: Progress | None = None) -> list[ClassificationReport]:
     """The built head (trained on the train split only) against VADER, on the same 20% test split."""
     from slmkit.skills.sentiment import Sentiment
-    from slmkit.train.builtin import SENTIMENT_TEST_FRACTION
+    from slmkit.skills.sentiment.head import SENTIMENT_TEST_FRACTION
 
     if dataset != "pang-lee":
         raise ValueError("sentiment is evaluated on 'pang-lee'")

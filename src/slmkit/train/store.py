@@ -2,6 +2,10 @@
 
 A new version is written to a temporary file and renamed into place before its
 row is committed, so an interrupted training never replaces a usable head.
+
+The heads slmkit builds for itself from packaged data (sentiment, moderation: their recipes
+sit beside their skills) are cache files instead, ``<cache>/builtin/<kind>-<encoder>.npz``:
+nothing indexes them, a missing one is simply built again.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +66,22 @@ def write_npz(path: Path, head: LinearHead) -> None:
 def read_npz(path: Path) -> LinearHead:
     with np.load(path, allow_pickle=False) as data:
         return LinearHead.from_npz(dict(data))
+
+
+def builtin_path(kind: str, encoder: str) -> Path:
+    """The cache file of a head slmkit builds for itself; ``kind`` carries any recipe version."""
+    return get_settings().cache / "builtin" / f"{kind}-{encoder}.npz"
+
+
+def built_heads(paths: Sequence[Path], train: Callable[[], Sequence[LinearHead]]) -> list[LinearHead]:
+    """The heads in ``paths``, all trained first (``train`` returns them in the same order) if any is missing.
+
+    They are trained together because they share one recipe run: a lone survivor may be from another run.
+    """
+    if not all(path.is_file() for path in paths):
+        for path, head in zip(paths, train(), strict=True):
+            write_npz(path, head)
+    return [read_npz(path) for path in paths]
 
 
 def save_head(name: str, head: LinearHead, *, task: str, encoder: str, metrics: dict | None = None) -> HeadRecord:

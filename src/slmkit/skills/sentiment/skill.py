@@ -1,9 +1,4 @@
-"""``sentiment``: positive/negative with a probability, from a head trained on Pang & Lee polarity.
-
-The head is a built artefact: ``slmkit setup`` trains it on the training split of
-the packaged Pang & Lee data (the test split stays untouched for ``slmkit eval``).
-VADER stays available as ``Sentiment(method="vader")``, the baseline.
-"""
+"""The ``sentiment`` skill: the built head, or VADER as the baseline (see the package)."""
 
 from __future__ import annotations
 
@@ -13,6 +8,7 @@ from typing import Any, Literal
 from slmkit.errors import InvalidInputError
 from slmkit.skills.base import clean
 from slmkit.skills.embed import Embed
+from slmkit.skills.sentiment.head import sentiment_head
 from slmkit.text import unbatch
 from slmkit.train.heads import LinearHead
 
@@ -47,8 +43,6 @@ class Sentiment:
         assert self.embed is not None
         self.embed.warm_up()
         if self.head is None:
-            from slmkit.train.builtin import sentiment_head
-
             self.head = sentiment_head(self.embed.model)
         return self
 

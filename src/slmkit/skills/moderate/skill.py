@@ -1,36 +1,8 @@
-"""``moderate``: a toxicity score with categories, and prompt-injection heuristics.
-
-No neural toxicity model ships in a package, so the score comes from a linear head
-on sentence embeddings that slmkit trains itself (``slmkit setup``, or on first use)
-on the train split of packaged ToxiGen, RealToxicityPrompts and benign text, and on
-half of slmkit's own ordinary sentences (support tickets, small talk) and of their
-abusive counterpart; see ``slmkit.evals.moderation`` for the data and ``slmkit eval
-moderate`` for how it fares against the profanity baseline (alt-profanity-check,
-TF-IDF + linear SVM) and on the held-out halves of slmkit's own sentences.
-
-``score`` is a logistic combination of the head and the baseline, fitted on
-out-of-fold scores of the train rows: the baseline is sharp on swear words, the head
-on insults and hate without them. Its bias is shifted so that the default threshold,
-0.5, flags at most 2 % of everyday benign training text out of fold
-(``slmkit.train.builtin.MODERATION_TARGET_FPR``): the training mix is half toxic, real
-traffic is not, and a false flag with ``moderation: block`` refuses a real user. So
-``score`` reads as "probability toxic, under a prior where toxic text is rare", and
-``flagged`` means ``score >= threshold`` (toxicity only); an injection finding is
-reported beside it in ``injection``.
-
-Categories come from a second head over the seven RealToxicityPrompts subsets,
-trained on toxic rows only: it answers "if this is toxic, what kind", so its
-probabilities are multiplied by ``score`` and sum to it. Those subsets group prompts
-by the kind of continuation they provoked, which is a loose label: treat the
-categories as a hint, not a verdict. A category is reported true (in
-``flagged_categories``) only when the text is flagged and the category's own score
-reaches its own threshold: the F1-best cut-off on out-of-fold scores, never below
-0.25, recorded in the category head (``Moderate.category_threshold``).
-"""
+"""The ``moderate`` skill: one text or a batch in, a ``ModerationResult`` per text out (see the package)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +11,8 @@ from slmkit.errors import InvalidInputError
 from slmkit.skills.base import clean
 from slmkit.skills.embed import Embed
 from slmkit.skills.injection import InjectionResult, detect_injection
+from slmkit.skills.moderate.heads import moderation_heads
+from slmkit.skills.moderate.profanity import combine, profanity_probability
 from slmkit.text import unbatch
 from slmkit.train.heads import LinearHead
 
@@ -54,25 +28,6 @@ class ModerationResult:
     # Those of ``categories`` that are true: the text is flagged and the category's score reaches its own
     # threshold. Empty when not flagged; may be empty when flagged (toxic, of no clear kind).
     flagged_categories: tuple[str, ...] = ()
-
-
-def profanity_probability(texts: Sequence[str]) -> np.ndarray:
-    """alt-profanity-check's probability per text (its model loads on first call, ~1 s)."""
-    if not texts:
-        return np.zeros(0)
-    from profanity_check import predict_prob
-
-    return np.asarray(predict_prob(list(texts)), dtype=np.float64)
-
-
-def combine(head: np.ndarray, profanity: np.ndarray, weights: dict[str, float]) -> np.ndarray:
-    """The logistic combination recorded in the head's meta, on the two scores' logits."""
-    def logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(p, 1e-6, 1 - 1e-6)
-        return np.log(p / (1 - p))
-
-    z = weights["head"] * logit(head) + weights["profanity"] * logit(profanity) + weights["bias"]
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 class Moderate:
@@ -102,8 +57,6 @@ class Moderate:
     def warm_up(self) -> Moderate:
         self.embed.warm_up()
         if self.head is None or self.categories is None:
-            from slmkit.train.builtin import moderation_heads
-
             head, categories = moderation_heads(self.embed.model)
             self.head = head if self.head is None else self.head
             self.categories = categories if self.categories is None else self.categories

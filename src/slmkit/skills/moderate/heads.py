@@ -1,4 +1,9 @@
-"""Heads slmkit builds for itself from packaged public data (``slmkit setup`` runs these once)."""
+"""The moderation heads slmkit builds for itself (``slmkit setup``, or on first use), and their cache files.
+
+The rows and their fixed split are in ``slmkit.datasets.moderation``; the generic trainer is
+``slmkit.train.heads.LinearHead``; this module is the recipe that joins them with the encoder
+and the profanity baseline.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from slmkit.config import get_settings
+from slmkit.datasets.moderation import (
+    MODERATION_TEST_FRACTION, fingerprint, fold_rows, label_counts, moderation_split, own_fingerprint,
+)
+from slmkit.skills.embed import Embed
+from slmkit.skills.moderate.profanity import profanity_probability
 from slmkit.train.heads import LinearHead
-from slmkit.train.store import read_npz, write_npz
+from slmkit.train.store import built_heads, builtin_path
 
-SENTIMENT_TEST_FRACTION = 0.2
+Progress = Callable[[int], None]
 
-
-def builtin_path(kind: str, encoder: str) -> Path:
-    return get_settings().cache / "builtin" / f"{kind}-{encoder}.npz"
-
-
-def train_sentiment_head(encoder: str, progress: Callable[[int], None] | None = None) -> LinearHead:
-    """Fit on the training split of Pang & Lee only; the same seed keeps the test split out."""
-    from slmkit.datasets import pang_lee, stratified_split
-    from slmkit.skills.embed import Embed
-
-    split = stratified_split(pang_lee(), SENTIMENT_TEST_FRACTION)
-    embed = Embed(encoder).warm_up()
-    x = embed.vectors([e.text for e in split.train], progress=progress)
-    head = LinearHead.fit(x, [e.label for e in split.train], c=10.0)
-    head.meta.update({"dataset": "pang-lee", "split": "train", "test_fraction": SENTIMENT_TEST_FRACTION})
-    return head
-
-
-def sentiment_head(encoder: str, progress: Callable[[int], None] | None = None) -> LinearHead:
-    """The built sentiment head for ``encoder``, training it first if this machine has not yet."""
-    path = builtin_path("sentiment", encoder)
-    if not path.is_file():
-        write_npz(path, train_sentiment_head(encoder, progress))
-    return read_npz(path)
-
-
-# -- moderation --------------------------------------------------------------------------------
 # Bump when the recipe below changes: the number is part of the cache file names, so every machine
 # (this one included) builds new heads instead of reading ones trained by an older recipe.
 MODERATION_RECIPE = 3
@@ -64,9 +46,7 @@ def moderation_version() -> str:
 
     The public data sets come from pinned package versions, so they need no digest of their own.
     """
-    from slmkit.evals.moderation import OWN_FILES, fingerprint, own_sentences
-
-    return f"r{MODERATION_RECIPE}-{fingerprint([f'{s}:{t}' for s in OWN_FILES for t in own_sentences(s)])[:10]}"
+    return f"r{MODERATION_RECIPE}-{own_fingerprint()[:10]}"
 
 
 def moderation_paths(encoder: str) -> tuple[Path, Path]:
@@ -97,7 +77,7 @@ def _out_of_fold(fit: Callable[[np.ndarray], LinearHead], x: np.ndarray, texts: 
     return out
 
 
-def _pick_lexical(score: Callable[[bool], float]) -> tuple[bool, dict]:
+def _pick_lexical(score: Callable[[bool], float]) -> tuple[bool, dict[str, float]]:
     """Embedding alone or with TF-IDF words: whichever scores better out of fold (ties: no words)."""
     scores = {lexical: score(lexical) for lexical in (False, True)}
     return scores[True] > scores[False], {"embedding": scores[False], "embedding+tfidf": scores[True]}
@@ -131,8 +111,7 @@ def category_thresholds(scores: np.ndarray, flagged: np.ndarray, gold: list[str 
     return out
 
 
-def train_moderation_heads(encoder: str, progress: Callable[[int], None] | None = None
-                           ) -> tuple[LinearHead, LinearHead]:
+def train_moderation_heads(encoder: str, progress: Progress | None = None) -> tuple[LinearHead, LinearHead]:
     """(toxicity head, category head), fitted on the moderation train split only.
 
     Five-fold out-of-fold scores on train (each row scored by a head that did not see it)
@@ -142,14 +121,9 @@ def train_moderation_heads(encoder: str, progress: Callable[[int], None] | None 
     a prior correction: the fitting data is about half toxic, real traffic is mostly not.
     The same scores give every category its own cut-off (``category_thresholds``).
     """
+    # scikit-learn takes about a second to import: only training pays for it, not every user of the skill.
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-
-    from slmkit.evals.moderation import (
-        MODERATION_TEST_FRACTION, fingerprint, fold_rows, label_counts, moderation_split,
-    )
-    from slmkit.skills.embed import Embed
-    from slmkit.skills.moderate import profanity_probability
 
     train = moderation_split().train
     texts = [e.text for e in train]
@@ -210,8 +184,6 @@ def _train_category_head(x: np.ndarray, texts: list[str], category: list[str | N
 
     ``score`` and ``flagged`` are the shipped toxicity score and verdict of every train row, out of fold.
     """
-    from slmkit.evals.moderation import fingerprint
-
     rtp = np.asarray([c is not None for c in category])
     labels = sorted({c for c in category if c is not None})
 
@@ -244,16 +216,12 @@ def _train_category_head(x: np.ndarray, texts: list[str], category: list[str | N
     return head
 
 
-def moderation_heads(encoder: str, progress: Callable[[int], None] | None = None) -> tuple[LinearHead, LinearHead]:
+def moderation_heads(encoder: str, progress: Progress | None = None) -> tuple[LinearHead, LinearHead]:
     """The built (toxicity, category) heads for ``encoder``, training both first if either is missing."""
-    paths = moderation_paths(encoder)
-    if not all(path.is_file() for path in paths):
-        for path, head in zip(paths, train_moderation_heads(encoder, progress), strict=True):
-            write_npz(path, head)
-    toxicity, categories = (read_npz(path) for path in paths)
+    toxicity, categories = built_heads(moderation_paths(encoder), lambda: train_moderation_heads(encoder, progress))
     return toxicity, categories
 
 
-def moderation_head(encoder: str, progress: Callable[[int], None] | None = None) -> LinearHead:
+def moderation_head(encoder: str, progress: Progress | None = None) -> LinearHead:
     """The built toxicity head (labels ``benign``/``toxic``); its meta holds the profanity combination."""
     return moderation_heads(encoder, progress)[0]
