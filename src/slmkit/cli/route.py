@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from slmkit.cli._io import console, emit_lines, out, progress_bar, read_items
+from slmkit.config.router import Strategy
 from slmkit.errors import InvalidInputError
 
 route_app = typer.Typer(help="Send requests to the cheapest tier that answers them well.", no_args_is_help=True)
 
-StrategyOption = Literal["small", "large", "cascade", "learned", "combined"]
-
-
 @route_app.command("ask")
 def ask_cmd(
     text: Annotated[str, typer.Argument(help="The request.")],
-    strategy: Annotated[StrategyOption | None, typer.Option(help="Override the configured strategy.")] = None,
+    strategy: Annotated[Strategy | None, typer.Option(help="Override the configured strategy.")] = None,
     tier: Annotated[str | None, typer.Option(help="Pin a tier by name.")] = None,
     routes: Annotated[Path | None, typer.Option(help="A YAML file of semantic routes.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 256,

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 LOCAL_USD_PER_1K_TOKENS_PER_BPARAM = 0.00002
 
 Strategy = Literal["small", "large", "cascade", "learned", "combined"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)  # the one list: the gateway, CLI and docs read it
 
 
 class TierConfig(BaseModel):
