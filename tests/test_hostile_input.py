@@ -22,7 +22,7 @@ import pytest
 
 from slmkit.guard.guard import Guard
 from slmkit.guard.redact import redact
-from slmkit.skills import names
+from slmkit.skills.pii import names
 from slmkit.skills.pii import Pii
 
 SIZE = 100_000

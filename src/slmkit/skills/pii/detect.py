@@ -21,18 +21,16 @@ import re
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from itertools import accumulate
 from typing import Any
 
 from slmkit.errors import InvalidInputError
+from slmkit.models.spacy_nlp import get_nlp, model_dir
 from slmkit.skills.base import clean
+from slmkit.skills.pii import names
+from slmkit.skills.pii.types import PII_TYPES, PiiSpan
 from slmkit.text import unbatch
 
-PII_TYPES = (
-    "PERSON", "LOCATION", "ORGANIZATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SSN",
-    "DATE_OF_BIRTH", "DATE",
-)
 _FROM_PRESIDIO = {
     "PERSON": "PERSON", "LOCATION": "LOCATION", "ORGANIZATION": "ORGANIZATION", "EMAIL_ADDRESS": "EMAIL",
     "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD", "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP_ADDRESS",
@@ -91,20 +89,6 @@ def _full_dates(text: str) -> list[tuple[int, int]]:
     return out
 
 
-@dataclass(frozen=True)
-class PiiSpan:
-    type: str
-    text: str
-    start: int
-    end: int
-    score: float
-    # "pattern", "ner", "list" (a country name list), "context" (the words around it: "arrived at ...",
-    # "works for ...", the company line of a signature), or "repeat" (another occurrence of a value found
-    # elsewhere in the text)
-    source: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _offline_email_recognizer() -> Any:
@@ -209,8 +193,6 @@ def _build_analyzer(nlp: Any) -> tuple[Any, Any]:
         SpacyRecognizer,
         UsSsnRecognizer,
     )
-
-    from slmkit.models.spacy_nlp import model_dir
 
     class ChunkedSpacyNlpEngine(SpacyNlpEngine):
         """Presidio's spaCy engine, reading the text through ``ner_doc``; the analyzer gets the original."""
@@ -345,11 +327,7 @@ class Pii:
     def warm_up(self) -> Pii:
         with self._lock:
             if self._analyzer is None:
-                from slmkit.models.spacy_nlp import get_nlp
-
                 self._analyzer, self._engine = _build_analyzer(get_nlp())
-                from slmkit.skills import names
-
                 names.warm_up()  # the name, place and word lists: load them now, not on the first request
         return self
 
@@ -389,8 +367,6 @@ def _places(text: str) -> list[PiiSpan]:
     """Postal addresses and company names by legal form (patterns: they beat the NER where they overlap),
     country names and the town line above a country line (a list: the NER wins where it saw something
     else, as in a person called Georgia)."""
-    from slmkit.skills import names
-
     spans = [PiiSpan("LOCATION", text[a:b], a, b, 0.55, "pattern") for a, b in names.address_spans(text)]
     spans += [PiiSpan("ORGANIZATION", text[a:b], a, b, 0.5, "pattern") for a, b in names.organisation_spans(text)]
     listed = names.country_spans(text) + names.town_spans(text)
@@ -409,8 +385,6 @@ def _organisations_by_position(text: str, spans: list[PiiSpan]) -> list[PiiSpan]
     - the company line of a signature or contact card: in a block that starts with a person's name line
       and goes on to address, phone or e-mail lines, a line between the two that is no field label
       ("Personal Info:") and no job title (dictionary words only, no company word: "Aeronautical engineer")."""
-    from slmkit.skills import names
-
     taken = _Taken(spans)  # the spans, and what this adds: a lookup, not a scan of them all per question
     out: list[PiiSpan] = []
 
@@ -455,14 +429,12 @@ def _organisations_by_position(text: str, spans: list[PiiSpan]) -> list[PiiSpan]
 
 def _ner_spans(text: str, start: int, end: int, kind: str, score: float) -> list[PiiSpan]:
     """An NER span, split at line breaks (a name line and the company line below are two things)."""
-    from slmkit.skills.names import is_field_word
-
     out = []
     for i, piece in enumerate(re.finditer(r"[^\n]+", text[start:end])):
         a, b = _trim(text, start + piece.start(), start + piece.end())
         value = text[a:b]
         # Past a line break the NER has usually run on into a job title or a field label.
-        if b <= a or value.upper() in _NOT_ENTITIES or is_field_word(value) or (i and len(value.split()) < 2):
+        if b <= a or value.upper() in _NOT_ENTITIES or names.is_field_word(value) or (i and len(value.split()) < 2):
             continue
         out.append(PiiSpan(kind, value, a, b, score, "ner"))
     return out
@@ -473,8 +445,6 @@ def _retyped(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
     it starts with a known given name or follows words that introduce a name; an organisation is,
     too, when its words are listed names or words no dictionary or place list knows
     (``names.person_not_org``)."""
-    from slmkit.skills import names
-
     out = []
     for span in spans:
         if span.source != "ner":
@@ -507,8 +477,6 @@ def _names_ner_missed(text: str, doc: Any, found: list[PiiSpan]) -> list[PiiSpan
     (not as a lone word opening a line, where capitals are the rule) or follow words that introduce a name,
     or when no dictionary explains their capitals (see ``names.name_by_capitals``: a person, or after
     "in"/"at"/"city", a place)."""
-    from slmkit.skills import names
-
     taken = _Taken(found)
     out = []
     for start, end, words, proper, tokens in names.proper_noun_runs(doc, text):
