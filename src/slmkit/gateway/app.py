@@ -246,7 +246,7 @@ def create_app(settings: Any = None, router: Any = None, warm: bool = True) -> F
             scores["toxicity"] = round(v.score, 6)
             injection = v.injection.detected if v.injection is not None else False
             scores["prompt_injection"] = float(v.injection.score) if v.injection is not None else 0.0
-            categories = {name: bool(v.flagged and name in dict(v.categories)) for name in scores}
+            categories = {name: name in v.flagged_categories for name in scores}
             categories["toxicity"], categories["prompt_injection"] = v.flagged, injection
             results.append(s.ModerationResult(flagged=v.flagged or injection, categories=categories,
                                               category_scores=scores))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from slmkit.config.router import Strategy
+from slmkit.config.router import STRATEGIES, Strategy
 from slmkit.errors import SlmkitError
 from slmkit.gateway import schemas as s
 from slmkit.gateway.errors import ApiError, error_body
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENDPOINT = "/v1/chat/completions"
-STRATEGIES: tuple[Strategy, ...] = ("small", "large", "cascade", "learned", "combined")
 
 
 @dataclass(frozen=True)
@@ -321,8 +320,11 @@ class ClosingStream(StreamingResponse):
     shielded from the cancellation, once the response is over: normally, on disconnect, or on error."""
 
     def __init__(self, source: Generator[bytes, None, None], **kwargs: Any) -> None:
+        # The first piece is taken now: a generator closed before it started skips its cleanup, and a
+        # client can leave before the first pull.
+        first = next(source)
         self._source = source
-        super().__init__(_pull(source), **kwargs)
+        super().__init__(_pull(first, source), **kwargs)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -333,7 +335,8 @@ class ClosingStream(StreamingResponse):
                 await anyio.to_thread.run_sync(self._source.close)
 
 
-async def _pull(source: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+async def _pull(first: bytes, source: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    yield first
     while True:
         # Not abandoned on cancellation: the pull in flight finishes first, so the generator is never
         # closed while it runs (which would raise "generator already executing").

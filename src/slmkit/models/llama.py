@@ -308,7 +308,7 @@ class LlamaGenerator:
         tools = tools.for_local(messages) if tools is not None else None
         grammar = self._grammar(json_schema, tools)
         prompt = self._prompt(messages, max_tokens, tools)
-        sampling = Sampling(temperature, top_p, 0 if seed is None else seed, tuple(stop))
+        sampling = Sampling(temperature, top_p, 0 if seed is None else seed % 2**32, tuple(stop))  # 32-bit seeds
 
         def produce(cancelled: Callable[[], bool], emit: Callable[[Delta], None]) -> None:
             self._generate(prompt, grammar, max_tokens, sampling, ReplyReader(tools), cancelled, emit)
@@ -330,7 +330,7 @@ class LlamaGenerator:
         produced, finish = 0, "length"
         with self._lock:
             llm = self._llm
-            llm.set_seed(sampling.seed if sampling.seed is not None else 0)
+            llm.set_seed(sampling.seed or 0)
             tokens = llm.generate(
                 prompt, top_k=_TOP_K, top_p=_TOP_P if sampling.top_p is None else sampling.top_p, min_p=_MIN_P,
                 temp=sampling.temperature, repeat_penalty=_REPEAT_PENALTY,

@@ -108,8 +108,9 @@ class LocalTier:
 
 
 def _local_sampling(sampling: Sampling) -> dict[str, Any]:
+    # llama.cpp seeds are 32-bit; OpenAI's are 64-bit and may be negative. No seed: 0, reproducible.
     return {"temperature": sampling.temperature, "top_p": sampling.top_p,
-            "seed": 0 if sampling.seed is None else sampling.seed, "stop": sampling.stop}
+            "seed": 0 if sampling.seed is None else sampling.seed % 2**32, "stop": sampling.stop}
 
 
 class RemoteTier:
