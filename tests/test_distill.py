@@ -275,3 +275,28 @@ def test_bad_input_never_escapes_answer_and_errors_are_clear(tmp_path, slm, stre
         fresh.promote(intent.task_id)
     fresh.demote(intent.task_id, "operator")
     assert next(t for t in fresh.status() if t.task_id == intent.task_id).held
+
+
+def test_a_challenger_shadows_beside_the_serving_student_and_replaces_it(tmp_path, slm):
+    stream = build_stream({"intent": 200}, seed=11)
+    teach = gold_teacher(stream)
+    distiller = Distiller(_lexical(min_challenge_gain=0.0, challenge_sample_rate=1.0, min_shadow=20), slm,
+                          data_dir=tmp_path)
+    for i, item in enumerate(stream[:120]):
+        distiller.record(item.messages, teach(i, item), "large", 0.0)
+    task = next(t for t in distiller.discover().tasks if "Classify the intent" in t.template.prefix)
+    first = distiller.train(task.task_id)
+    distiller.promote(task.task_id)
+    second = distiller.train(task.task_id)  # promoted: the new fit challenges instead of replacing
+    assert second.student is not None and second.student != first.student, second.reason
+    status = next(t for t in distiller.status() if t.task_id == task.task_id)
+    assert status.status == "promoted" and status.challenger == second.student.split()[-1]
+    decisions = []
+    for i, item in enumerate(stream[120:], start=120):
+        student = distiller.answer(item.messages)
+        assert student is not None and student.challenger is not None or decisions
+        decisions += distiller.record(item.messages, teach(i, item), "large", 0.0, student)
+    swap = [e for e in decisions if e.action == "promote"]
+    assert swap and "challenger " in swap[0].reason and "replaces" in swap[0].reason, decisions
+    status = next(t for t in distiller.status() if t.task_id == task.task_id)
+    assert status.challenger is None and status.student == second.student

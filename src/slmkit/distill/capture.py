@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slmkit.distill.db import Database
-from slmkit.distill.settings import DistillSettings
+from slmkit.distill.settings import DistillSettings, Redaction
 from slmkit.errors import InvalidInputError
 from slmkit.guard.redact import Vault, redact
 from slmkit.models.tool_calls import Message
@@ -66,21 +66,21 @@ def _text_parts(message: Message) -> list[str]:
     return []
 
 
-def _mask_answer(answer: str, spans: Sequence[PiiSpan], mode: str, vault: Vault) -> str:
+def _mask_answer(answer: str, spans: Sequence[PiiSpan], mode: Redaction, vault: Vault) -> str:
     """Replace, in the answer, every value detected in the request (the teacher may repeat them)."""
     found: list[PiiSpan] = []
     for value, kind in sorted({(s.text, s.type) for s in spans if s.text.strip()}, key=lambda v: -len(v[0])):
         for m in re.finditer(re.escape(value), answer, re.IGNORECASE):
             if not any(f.start < m.end() and m.start() < f.end for f in found):
                 found.append(PiiSpan(kind, m.group(0), m.start(), m.end(), 1.0, "repeat"))
-    return redact(answer, found, mode, vault).text if found else answer  # type: ignore[arg-type]
+    return redact(answer, found, mode, vault).text if found else answer
 
 
-def mask(slm: SLM, messages: Sequence[Message], answer: str, mode: str) -> tuple[list[Message], str]:
+def mask(slm: SLM, messages: Sequence[Message], answer: str, mode: Redaction) -> tuple[list[Message], str]:
     """(messages, answer) with the personal values the guard finds replaced; one vault per request."""
     texts = [_text_parts(m) for m in messages]
     flat = [t for parts in texts for t in parts if t.strip()]
-    found: list[list[PiiSpan]] = slm.pii(flat) if flat else []  # type: ignore[assignment]
+    found: list[list[PiiSpan]] = slm.pii(flat) if flat else []
     spans_of = dict(zip(range(len(flat)), found, strict=True))
     vault = Vault()
     out: list[Message] = []
@@ -94,7 +94,7 @@ def mask(slm: SLM, messages: Sequence[Message], answer: str, mode: str) -> tuple
                 spans = spans_of[cursor]
                 cursor += 1
             every.extend(spans)
-            masked.append(redact(text, spans, mode, vault).text if spans else text)  # type: ignore[arg-type]
+            masked.append(redact(text, spans, mode, vault).text if spans else text)
         out.append({"role": str(message.get("role", "user")), "content": "\n".join(masked)})
     return out, _mask_answer(answer, every, mode, vault)
 

@@ -24,7 +24,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -70,6 +70,9 @@ class Challenge:
     text: str
     confidence: float
     threshold: float
+    # Counted only on the requests drawn for sampling, served or not: the serving student's unsure
+    # requests reach the teacher anyway, and counting all of them would weigh the hard ones too much.
+    counts: bool = False
     labels_here: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -238,7 +241,7 @@ class Distiller:
         text = match.restore(record.surface.get(prediction.label, prediction.label))
         labels_here = tuple(normalise(match.restore(record.surface.get(label, label))) for label in record.labels)
         return Challenge(version, record.name, prediction.label, text, prediction.confidence, record.threshold,
-                         labels_here)
+                         labels_here=labels_here)
 
     def _fail(self, task: TaskRecord, error: str) -> None:
         """A student that cannot answer: the teacher answers its task until it is retrained."""
@@ -298,6 +301,8 @@ class Distiller:
         with self._lock:
             status = task.state.status
             sampled = self._rng.random() < rate
+        if challenger is not None:
+            challenger = replace(challenger, counts=sampled)
         mode: Mode
         if status == "shadow":
             mode = "shadow"
@@ -313,7 +318,7 @@ class Distiller:
         served = mode in ("served", "sampled")
         return StudentAnswer(task.task_id, record.name, record.version, prediction.label, text, confidence, threshold,
                              served, mode != "served", mode, reason, 1000 * (time.perf_counter() - started),
-                             challenger, labels_here)
+                             challenger=challenger, labels_here=labels_here)
 
     def record(self, messages: Sequence[Message], teacher_text: str | None, tier: str = "teacher", cost: float = 0.0,
                student: StudentAnswer | None = None) -> list[Event]:
@@ -361,7 +366,7 @@ class Distiller:
                 if verdict is not None:
                     verdicts.append((student.student, verdict))
                 rival = student.challenger
-                if (rival is not None and rival.version == state.challenger_version
+                if (rival is not None and rival.counts and rival.version == state.challenger_version
                         and rival.confidence >= rival.threshold):
                     agreed = to_label(teacher_text, rival.labels_here) == normalise(rival.text)
                     outcome = challenge(state, agreed, self.settings)
@@ -394,12 +399,17 @@ class Distiller:
                 prof = profile([c.answer for c in rows], coverage=s.closed_coverage, max_labels=s.max_labels,
                                min_label_count=s.min_label_count, structured_share=s.structured_share,
                                schema_share=s.schema_share)
-                examples = [m.payload for m in (template.match(requests[i]) for i in group.members[-_EXAMPLES_SHOWN:])
-                            if m is not None]  # type: ignore[arg-type]
+                shown = [r for r in (requests[i] for i in group.members[-_EXAMPLES_SHOWN:]) if r is not None]
+                examples = [m.payload for m in map(template.match, shown) if m is not None]
                 task = self._upsert(template, prof, len(rows), examples)
                 members[task.task_id] = [c.id for c in rows]
                 found.append(DiscoveredTask(task.task_id, template, prof.kind, task.state.status, len(rows),
                                             prof.labels, prof.coverage, prof.schema, examples, prof.why))
+            # A task without a student that this discovery no longer finds (its template's boundary moved as
+            # data came in, or its traffic stopped) is forgotten; tasks with students stay until demoted.
+            for task_id in [t for t, task in self._tasks.items() if t not in members and task.state.student_version is None]:
+                del self._tasks[task_id]
+                self.registry.delete_task(task_id)
         return Discovery(len(captures), len(captures) - len(unassigned), len(unassigned), found, members)
 
     def _reconcile(self, template: Template, requests: Sequence[Request | None]) -> Template:
@@ -571,7 +581,8 @@ class Distiller:
             # A shadow student on course keeps its evidence: a new version would start shadow over.
             off_course = state.shadow_n < self.settings.min_shadow or (
                 state.shadow_agree < self.settings.agreement_target * state.shadow_n)
-            challenge_due = (state.status == "promoted" and state.challenger_version is None and state.error is None
+            challenge_due = (self.settings.challengers and state.status == "promoted"
+                             and state.challenger_version is None and state.error is None
                              and n >= max(state.trained_on, state.challenger_trained_on) * self.settings.retrain_growth)
             due = (state.status == "collecting" and n >= self.settings.min_train_examples
                    and (state.trained_on == 0 or grown)) or (state.status == "shadow" and grown and off_course) \

@@ -6,10 +6,10 @@
   bound falls below it (it will not get there: retrain on more data).
 - *promoted*: the student answers when confident, the teacher otherwise (a cascade per task), and
   ``sample_rate`` of served requests also go to the teacher. When the task's data has grown, a
-  *challenger* trained on it shadows beside the serving student (on the requests the teacher
-  answers, sampled at ``challenge_sample_rate`` meanwhile) and replaces it on the same terms as a
-  promotion; those requests are biased towards the ones the serving student found hard, so the
-  challenger's measured agreement errs low, never high. Demoted when the Wilson upper bound of
+  *challenger* trained on it shadows beside the serving student and replaces it on the same terms
+  as a promotion. It is compared on a uniform sample (``challenge_sample_rate``) of the task's
+  requests, served or not: the serving student's unsure requests reach the teacher anyway, but
+  counting all of them would judge the challenger on the hard ones. Demoted when the Wilson upper bound of
   agreement over the latest ``drift_window`` samples is below the target: evidence, not one unlucky
   sample, that agreement dropped (drift). The window restarts at promotion, so it reads only what
   the promoted student did.
@@ -122,11 +122,13 @@ def challenge(state: TaskState, agreed: bool, settings: DistillSettings) -> Verd
         state.reason = (f"promoted: challenger v{state.student_version} replaces v{old}: agreement {k / n:.3f} over {n} "
                         f"comparisons, Wilson lower bound {low:.3f} >= {target:.2f}")
         return Verdict("promote", state.reason)
-    if high < target:
+    if high < target or n >= settings.max_challenge:
         version = state.challenger_version
         drop_challenger(state)
+        why = (f"Wilson upper bound {high:.3f} < {target:.2f}" if high < target else
+               f"undecided after {n} comparisons (Wilson bounds {low:.3f}-{high:.3f}), the sampling it costs stops")
         return Verdict("reject", f"rejected: challenger v{version}: agreement {k / n:.3f} over {n} comparisons, "
-                                 f"Wilson upper bound {high:.3f} < {target:.2f}; v{old} keeps serving")
+                                 f"{why}; v{old} keeps serving")
     return None
 
 

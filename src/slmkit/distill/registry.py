@@ -140,6 +140,10 @@ class Registry:
         return [TaskRecord(r[0], Template.from_dict(json.loads(r[1])), AnswerProfile.from_dict(json.loads(r[2])), r[3],
                            json.loads(r[4]), TaskState.from_dict(json.loads(r[5])), r[6], r[7]) for r in rows]
 
+    def delete_task(self, task_id: str) -> None:
+        with self._db() as conn:
+            conn.execute("DELETE FROM distill_tasks WHERE task = ?", (task_id,))
+
     def clear(self) -> None:
         with self._db() as conn:
             conn.execute("DELETE FROM distill_tasks")

@@ -57,10 +57,15 @@ class DistillSettings(BaseModel):
     min_shadow: int = Field(30, ge=5, description="Shadow comparisons before a promotion is considered.")
     wilson_z: float = Field(1.645, gt=0.0, description="z of the Wilson bounds (1.645: one-sided 95%).")
     sample_rate: float = Field(0.05, ge=0.0, le=1.0, description="Share of served requests also sent to the teacher.")
+    # Off by default: on the replay bench a challenger never got confirmed while its sampling raised the
+    # cost of its task's traffic (intent: 0.26 -> 0.38 of always-teacher). ``train`` on a promoted
+    # task starts one by hand either way.
+    challengers: bool = Field(False, description="Retrain promoted tasks as data grows and shadow the new student.")
     challenge_sample_rate: float = Field(0.2, ge=0.0, le=1.0,
                                          description="The same share while a challenger student is being compared.")
     min_challenge_gain: float = Field(0.05, ge=0.0, le=1.0,
                                       description="Coverage a newer student must add before it challenges the serving one.")
+    max_challenge: int = Field(100, ge=10, description="Comparisons after which an undecided challenger is dropped.")
     drift_window: int = Field(40, ge=5, description="Latest comparisons the drift check reads.")
     min_drift_samples: int = Field(5, ge=1, description="Comparisons in the window before a demotion is possible.")
     auto_promote: bool = True

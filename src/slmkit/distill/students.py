@@ -170,7 +170,7 @@ class ZeroShotStudent:
 
     def predict(self, payloads: Sequence[str]) -> list[Prediction]:
         results = self.slm.classify(list(payloads), labels=self.descriptions, threshold=0.0)
-        return [Prediction(r.top, r.score) for r in results]  # type: ignore[union-attr]
+        return [Prediction(r.top, r.score) for r in results]
 
 
 class SentimentStudent:
@@ -188,7 +188,7 @@ class SentimentStudent:
             return None
         votes: dict[str, Counter[str]] = defaultdict(Counter)
         for result, label in zip(slm.sentiment(list(payloads)), labels, strict=True):
-            votes[result.label][label] += 1  # type: ignore[union-attr]
+            votes[result.label][label] += 1
         mapping = {out: counts.most_common(1)[0][0] for out, counts in votes.items()}
         if len(mapping) != 2 or len(set(mapping.values())) != 2:
             return None  # both outputs mean the same label: the skill does not answer this task
@@ -199,7 +199,7 @@ class SentimentStudent:
         return self
 
     def predict(self, payloads: Sequence[str]) -> list[Prediction]:
-        return [Prediction(self.mapping[r.label], r.score) for r in self.slm.sentiment(list(payloads))]  # type: ignore[union-attr]
+        return [Prediction(self.mapping[r.label], r.score) for r in self.slm.sentiment(list(payloads))]
 
 
 @contextmanager

@@ -299,18 +299,20 @@ def mine(requests: Sequence[Request | None], *, min_support: int = 20, min_fixed
          ) -> tuple[list[Group], list[int]]:
     """(templates with their members, indices of requests in no template)."""
     by_system: dict[str | None, list[int]] = defaultdict(list)
+    users: dict[int, str] = {}
     unassigned: list[int] = []
     for i, request in enumerate(requests):
         if request is None:
             unassigned.append(i)
         else:
             by_system[request.system].append(i)
+            users[i] = request.user
     groups: list[Group] = []
     for system, members in by_system.items():
         if len(members) < min_support:
             unassigned.extend(members)
             continue
-        seqs = {i: tokenize(requests[i].user) for i in members}  # type: ignore[union-attr]
+        seqs = {i: tokenize(users[i]) for i in members}
         # A system prompt is an instruction by itself; a user-only template needs fixed words.
         need = 0 if system is not None else min_fixed_words
         drafts: list[_Draft] = []
