@@ -57,7 +57,11 @@ class SLM:
         return self
 
     def _embed(self) -> Embed:
-        return self._skill(("embed", self.embed_model), lambda: Embed(self.embed_model))
+        return self.encoder(self.embed_model)
+
+    def encoder(self, model: str) -> Embed:
+        """The loaded ``Embed`` skill for a catalog encoder (the gateway serves any of them by name)."""
+        return self._skill(("embed", model), lambda: Embed(model))
 
     def _sentiment(self, method: Method = "head") -> Sentiment:
         return self._skill(("sentiment", method), lambda: Sentiment(method, self.embed_model))

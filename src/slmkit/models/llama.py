@@ -7,6 +7,7 @@ produced: a caller that stops reading (a client that went away) cannot keep the 
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import json
 import queue
@@ -193,7 +194,22 @@ class LlamaGenerator:
                     n_threads_batch=self.threads,
                     verbose=False,
                 )
+                # llama.cpp's own finaliser runs too late at interpreter exit (its C bindings are gone by
+                # then) and prints a TypeError traceback: free the model while they still exist.
+                atexit.register(self.close)
         return self
+
+    def close(self) -> None:
+        """Free the model; the next call loads it again. Waits briefly for a running generation, and
+        leaves the model to the process's end if one does not stop (a daemon worker at exit)."""
+        if not self._lock.acquire(timeout=2.0):
+            return
+        try:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+        finally:
+            self._lock.release()
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()
