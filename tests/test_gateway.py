@@ -6,15 +6,13 @@ tier points at tests/upstream.py, which misbehaves on command to inject faults."
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 
 import httpx
 import openai
 import pytest
-import uvicorn
 
+from conftest import serve_app
 from slmkit.config import Settings
 from slmkit.config.gateway import GatewaySettings
 from slmkit.config.guard import GuardPolicy
@@ -46,18 +44,8 @@ def server(tmp_path_factory, upstream):
                         guard=GuardPolicy(redact="reversible", moderation="off", injection="off"),
                         gateway=GatewaySettings(max_body_bytes=64_000))
     app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 120
-    while not server.started and time.time() < deadline:
-        time.sleep(0.1)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    yield {"base": base, "app": app, "data": data}
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(app) as base:
+        yield {"base": base, "app": app, "data": data}
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from slmkit.errors import InvalidInputError
+from slmkit.models.spacy_nlp import NER_CHUNK_CHARS, get_nlp, ner_doc, ner_view
 from slmkit.skills.base import clean
 from slmkit.text import unbatch
 
@@ -48,15 +49,15 @@ class Entities:
 
     def warm_up(self) -> Entities:
         if self._nlp is None:
-            from slmkit.models.spacy_nlp import get_nlp
-
             self._nlp = get_nlp()
         return self
 
     def docs(self, batch: list[str]) -> Iterable[Any]:
         """spaCy Docs for ``batch`` (other skills, like ``pii``, reuse them rather than parse twice)."""
         self.warm_up()
-        return self._nlp.pipe(batch, batch_size=self.batch_size)
+        if all(len(text) <= NER_CHUNK_CHARS for text in batch):  # the common case: spaCy's own batching
+            return self._nlp.pipe([ner_view(text) for text in batch], batch_size=self.batch_size)
+        return (ner_doc(self._nlp, text) for text in batch)  # long texts piece by piece: linear time
 
     def spans(self, doc: Any) -> list[Entity]:
         return [Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents if e.label_ in self.labels]

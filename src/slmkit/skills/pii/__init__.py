@@ -2,7 +2,7 @@
 skill (Presidio's recognisers plus spaCy's NER), ``names`` the rules for names, places and organisations
 the small NER misses."""
 
-from slmkit.skills.pii.detect import Pii, ner_doc, ner_pieces, ner_view
+from slmkit.skills.pii.detect import Pii
 from slmkit.skills.pii.types import PII_TYPES, PiiSpan
 
-__all__ = ["PII_TYPES", "Pii", "PiiSpan", "ner_doc", "ner_pieces", "ner_view"]
+__all__ = ["PII_TYPES", "Pii", "PiiSpan"]
