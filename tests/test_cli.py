@@ -105,3 +105,16 @@ def test_route_ask_pinned_prints_answer_then_decision_and_bad_outcomes_are_named
     assert result.returncode == 0, result.stderr.decode()
     decision = json.loads(result.stderr.decode()[result.stderr.decode().index("{"):])
     assert decision["tier"] == "small" and decision["strategy"] == "pinned" and decision["saving"] > 0
+
+
+def test_distill_status_and_discover_on_an_empty_data_dir(tmp_path):
+    env = {"SLMKIT_DATA_DIR": str(tmp_path), "COLUMNS": "250"}
+    status = run_cli("distill", "status", env=env)
+    assert status.returncode == 0, status.stderr.decode()
+    assert b"distillation tasks" in status.stdout and b"no tasks yet (0 captures)" in status.stderr
+    discover = run_cli("distill", "discover", env=env)
+    err = discover.stderr.decode()
+    assert discover.returncode == 2 and "the capture store is empty" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    unknown = run_cli("distill", "promote", "nope", env=env)
+    assert unknown.returncode == 2 and b"unknown distillation task 'nope'" in unknown.stderr

@@ -14,6 +14,7 @@ from slmkit.cli import skills
 from slmkit.cli._io import print_error, print_interrupted
 from slmkit.cli.bench import bench_app
 from slmkit.cli.demo import demo
+from slmkit.cli.distill import distill_app
 from slmkit.cli.eval import eval_app
 from slmkit.cli.models import models_app, setup
 from slmkit.cli.plan import plan_cmd, workflow_app
@@ -51,6 +52,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(train_app, name="train")
 app.add_typer(route_app, name="route")
+app.add_typer(distill_app, name="distill")
 app.add_typer(keys_app, name="keys")
 app.add_typer(workflow_app, name="workflow")
 

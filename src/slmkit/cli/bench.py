@@ -7,9 +7,10 @@ plotting, and `slmkit --help` should not pay for them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from slmkit.cli._io import console, out, progress_bar
@@ -234,4 +235,63 @@ def bench_specialists_cmd(
               f"{crew_mb:.0f} MB, {verdict} the {CREW_TARGET_MB} MB target; load {result.crew['load_s']:.1f} s")
     path = write_json(out_path or default_out("bench", "specialists"), result.to_dict())
     png = plot_specialists(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
+
+
+@bench_app.command("distill")
+def bench_distill_cmd(
+    teacher: Annotated[Literal["gold", "local"], typer.Option(
+        help="gold: a simulated remote large tier answering with the data set's gold label at a list price; "
+             "local: the local large tier (its answers cached after the first run).")] = "gold",
+    flip: Annotated[str | None, typer.Option(help="A closed-label template whose labels the gold teacher permutes "
+                                             "from the stream's midpoint (the drift test).")] = None,
+    seed: int = 13,
+    out_path: OutOption = None,
+) -> None:
+    """Replay a seeded mixed stream through the distiller: share served, agreement, cost, per template."""
+    from slmkit.bench import distill as bench
+    from slmkit.config import get_settings
+    from slmkit.reports import default_out, write_json
+
+    if flip is not None and flip not in bench.CLOSED:
+        raise InvalidInputError(f"--flip takes a closed-label template: {', '.join(bench.CLOSED)}")
+    if flip is not None and teacher != "gold":
+        raise InvalidInputError("--flip permutes the simulated teacher's labels: use it with --teacher gold")
+    with progress_bar(f"distill replay, teacher {teacher}", sum(bench.DEFAULT_MIX.values())) as advance:
+        result = bench.run(teacher=teacher, seed=seed, settings=get_settings().distill, flip=flip, progress=advance)
+    who = "gold (simulated: the data set's gold label at a list price)" if result["simulated"] else teacher
+    table = Table(title=f"distill replay of {result['requests']} requests, teacher: {who}; "
+                        f"figures over the {result['window']}")
+    for col in ("template", "requests", "share served", "agreement", "Wilson LB", "cost ratio", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="left" if col == "template" else "right")
+
+    def cell(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    def row(name: str, s: dict, style: str | None = None) -> None:
+        table.add_row(name, str(s["requests"]), f"{s['share_served']:.0%}", cell(s["agreement_served"], ".3f"),
+                      cell(s["agreement_wilson_low"], ".3f"), cell(s["cost_ratio"], ".2f"),
+                      cell(s["student_p50_ms"], ".1f"), cell(s["student_p95_ms"], ".1f"), style=style)
+
+    for source, summary in result["per_template"].items():
+        row(source + ("" if source in result["closed_sources"] else " (open)"), summary)
+    table.add_section()
+    row("closed-label templates", result["templated_closed"])
+    row("overall", result["whole_stream_second_half"], style="bold")
+    out.print(table)
+    overall = result["whole_stream_second_half"]
+    out.print(f"cost per 1k requests: {cell(overall['cost_per_1k_requests_usd'], '.4f')} USD with distillation, "
+              f"{cell(overall['cost_per_1k_requests_always_teacher_usd'], '.4f')} USD always asking the teacher; "
+              f"{len(result['promotions'])} promotions in {result['seconds']:.0f} s")
+    drift = result.get("drift")
+    if drift is not None:
+        if drift["demoted_at"] is not None:
+            out.print(f"drift: {flip}'s labels flipped at request {drift['flip_at']}, demoted at {drift['demoted_at']} "
+                      f"after {drift['served_until_demotion']} served requests of it - {escape(drift['reason'])}")
+        else:
+            out.print(f"drift: {flip}'s labels flipped at request {drift['flip_at']}, [red]not demoted[/red] "
+                      f"({drift['served_after_flip']} served after the flip)")
+    name = f"distill-{teacher}" + (f"-flip-{flip}" if flip else "")
+    path = write_json(out_path or default_out("bench", name), result)
+    png = bench.plot(result, path.with_suffix(".png"))
     console.print(f"report: {path}\nplot: {png}")

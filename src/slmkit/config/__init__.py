@@ -5,7 +5,7 @@ variables, the YAML file named by ``SLMKIT_CONFIG`` (or ``<data_dir>/config.yaml
 then the defaults below.
 
 Each section of the file has its model in a module of this package (``router``, ``gateway``,
-``plan``, ``guard``). Settings are data: these modules import pydantic and the standard
+``plan``, ``guard``, ``distill``). Settings are data: these modules import pydantic and the standard
 library, never the code that acts on them, so every layer can read its settings.
 """
 
@@ -20,6 +20,7 @@ import yaml
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from slmkit.config.distill import DistillSettings
 from slmkit.config.gateway import GatewaySettings
 from slmkit.config.guard import GuardPolicy
 from slmkit.config.plan import PlanSettings
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     router: RouterSettings = Field(default_factory=RouterSettings, description="Tiers, their costs, and routing.")
     gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="The OpenAI-compatible server.")
     plan: PlanSettings = Field(default_factory=PlanSettings, description="The planner, executor and workflows.")
+    distill: DistillSettings = Field(default_factory=DistillSettings,
+                                     description="Capture, task discovery, students and their promotion.")
 
     @field_validator("data_dir", "cache_dir", mode="after")
     @classmethod

@@ -55,9 +55,8 @@ _RECONCILE_SHARE = 0.95
 
 
 def configured_settings() -> DistillSettings:
-    """The ``distill:`` section of the kit's settings once it has one, the defaults until then."""
-    section = getattr(get_settings(), "distill", None)
-    return section if isinstance(section, DistillSettings) else DistillSettings()
+    """The ``distill:`` section of the kit's settings."""
+    return get_settings().distill
 
 
 @dataclass(frozen=True)

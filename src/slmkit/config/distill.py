@@ -1,0 +1,85 @@
+"""Distillation in the settings file (the ``distill:`` section); pydantic only.
+
+    distill:
+      capture: masked          # masked | full | off
+      max_captured: 20000      # the capture store keeps the newest rows, the oldest are dropped
+      agreement_target: 0.95   # promote only when the Wilson lower bound of agreement reaches this
+      min_shadow: 30
+      sample_rate: 0.05        # share of student-served requests still sent to the teacher
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Capture = Literal["masked", "full", "off"]
+Redaction = Literal["hash", "mask"]
+Candidate = Literal["lexical", "zero-shot", "head", "sentiment"]
+
+
+class DistillSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # -- capture ---------------------------------------------------------------------------------
+    capture: Capture = Field("masked", description="masked: personal data replaced before storage; "
+                             "full: stored as sent; off: nothing stored (no new tasks are learned).")
+    # hash gives the same token to the same value in every request, so a label the PII model takes
+    # for a name ("BookRestaurant" -> ORGANIZATION) stays one label; mask numbers values per request.
+    redaction: Redaction = Field("hash", description="How masked captures replace personal values.")
+    max_captured: int = Field(20_000, ge=100, description="Rows kept in the capture store; oldest dropped.")
+    max_events: int = Field(5_000, ge=100, description="Decision-log rows kept; oldest dropped.")
+    # -- discovery -------------------------------------------------------------------------------
+    min_template_requests: int = Field(20, ge=3, description="Requests sharing fixed text before it is a template.")
+    min_fixed_tokens: int = Field(3, ge=1, description="Fixed words/punctuation a user-only template needs.")
+    discover_window: int = Field(5_000, ge=100, description="Newest captures read by discovery.")
+    closed_coverage: float = Field(0.95, gt=0.5, le=1.0, description="Share of answers a closed label set covers.")
+    max_labels: int = Field(30, ge=2)
+    min_label_count: int = Field(3, ge=1, description="Answers a value needs before it counts as a label.")
+    structured_share: float = Field(0.95, gt=0.5, le=1.0, description="Share of answers that must be JSON objects.")
+    schema_share: float = Field(0.9, gt=0.5, le=1.0, description="Share of JSON answers with the commonest keys.")
+    # -- students --------------------------------------------------------------------------------
+    candidates: list[Candidate] = Field(default_factory=lambda: ["lexical", "zero-shot", "head", "sentiment"])
+    encoder: str | None = Field(None, description="Encoder of the embedding students; default: the kit's.")
+    min_train_examples: int = Field(60, ge=10, description="Captured examples before a first student is trained.")
+    max_train_examples: int = Field(2_000, ge=50, description="Newest examples a student is trained on.")
+    folds: int = Field(5, ge=2, le=20, description="Folds of the out-of-fold predictions candidates are scored on.")
+    # The Wilson lower bound (``wilson_z``) of out-of-fold agreement that a student's confidence threshold
+    # must keep; shadow traffic then checks the student on requests it has never seen.
+    threshold_agreement: float = Field(0.95, gt=0.5, le=1.0)
+    min_coverage: float = Field(0.1, ge=0.0, le=1.0, description="Share a student must serve to be worth it.")
+    retrain_growth: float = Field(1.5, gt=1.0, description="Retrain an unpromoted student when data grew this much.")
+    max_student_versions: int = Field(5, ge=1, description="Student versions kept per task; older files deleted.")
+    # -- lifecycle -------------------------------------------------------------------------------
+    agreement_target: float = Field(0.95, gt=0.5, lt=1.0)
+    min_shadow: int = Field(30, ge=5, description="Shadow comparisons before a promotion is considered.")
+    wilson_z: float = Field(1.645, gt=0.0, description="z of the Wilson bounds (1.645: one-sided 95%).")
+    sample_rate: float = Field(0.05, ge=0.0, le=1.0, description="Share of served requests also sent to the teacher.")
+    # Off by default: on the replay bench a challenger never got confirmed while its sampling raised the
+    # cost of its task's traffic (intent: 0.26 -> 0.38 of always-teacher). ``train`` on a promoted
+    # task starts one by hand either way.
+    challengers: bool = Field(False, description="Retrain promoted tasks as data grows and shadow the new student.")
+    challenge_sample_rate: float = Field(0.2, ge=0.0, le=1.0,
+                                         description="The same share while a challenger student is being compared.")
+    min_challenge_gain: float = Field(0.05, ge=0.0, le=1.0,
+                                      description="Coverage a newer student must add before it challenges the serving one.")
+    max_challenge: int = Field(100, ge=10, description="Comparisons after which an undecided challenger is dropped.")
+    drift_window: int = Field(40, ge=5, description="Latest comparisons the drift check reads.")
+    min_drift_samples: int = Field(5, ge=1, description="Comparisons in the window before a demotion is possible.")
+    auto_promote: bool = True
+    auto_demote: bool = True
+    auto_maintain: bool = Field(True, description="record() runs discovery and training when they are due.")
+    maintain_every: int = Field(50, ge=1, description="New captures between two maintenance passes.")
+    seed: int = 13
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DistillSettings:
+        if self.threshold_agreement < self.agreement_target:
+            raise ValueError("threshold_agreement must be at least agreement_target")
+        if self.min_drift_samples > self.drift_window:
+            raise ValueError("min_drift_samples cannot exceed drift_window")
+        if not self.candidates:
+            raise ValueError("give at least one student candidate")
+        return self
