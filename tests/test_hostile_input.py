@@ -44,12 +44,13 @@ _REPEATED = {
 RUNS = ("digit-dash", "letter-dash", "letter-slash")
 HOSTILE = [*_REPEATED, "random"]
 
-# Measured on one core of a 2-core machine shared with other jobs: Pii 0.3-3.2 s CPU per text, the guard
-# (Pii, moderation and injection) about 1 s more, redaction well under 0.1 s, the pattern passes under
-# 0.5 s. The bounds leave room for a busier machine and stay far below what the quadratic code took
-# (minutes).
-PII_SECONDS = 6.0
-GUARD_SECONDS = 8.0
+# Measured on one core of a 2-core machine (taskset -c 0): Pii 0.4-5.1 s CPU per text (spaCy's own
+# pass is 3.1-3.6 s of that on dense prose and random text), entities up to 3.6 s, the guard (Pii,
+# moderation and injection) up to 5.3 s, redaction well under 0.1 s, the pattern passes under 0.5 s.
+# The bounds leave room for a slower or busier machine (CPU time still grows when the other core is
+# busy) and stay far below what the super-linear code took (minutes).
+PII_SECONDS = 10.0
+GUARD_SECONDS = 12.0
 REDACT_SECONDS = 1.0
 PATTERN_PASSES_SECONDS = 3.0
 
