@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 def account(gateway: Gateway, endpoint: str, key: ApiKey | None, started: float, *, model: str | None = None,
              tier: str | None = None, strategy: str | None = None, tokens: tuple[int, int] = (0, 0),
-             decision: Decision | None = None, content: str | None = None, status: int = 200, error: str | None = None) -> None:
+             decision: Decision | None = None, content: str | None = None, status: int = 200,
+             error: str | None = None) -> None:
     ms = 1000 * (time.perf_counter() - started)
     m = gateway.metrics
     m.inc("slmkit_requests_total", endpoint=endpoint, tier=tier or "none", status=str(status))

@@ -24,6 +24,14 @@ SkillName = Literal["classify", "sentiment", "entities", "pii", "redact", "langi
 SKILLS: tuple[SkillName, ...] = get_args(SkillName)
 
 
+def _items(texts: str | list[str]) -> list[str]:
+    """One text or a batch, as a batch; an empty batch is the caller's mistake."""
+    items = [texts] if isinstance(texts, str) else list(texts)
+    if not items:
+        raise ApiError(400, "input is empty", param="input")
+    return items
+
+
 def dispatch_target(gateway: Gateway, target: str, text: str) -> Any:
     """A semantic route's target run on a chat message (the chat endpoint's one way to reach a skill)."""
     kind, _, name = target.partition(":")
@@ -35,9 +43,7 @@ def dispatch_target(gateway: Gateway, target: str, text: str) -> Any:
 
 def run_skill(gateway: Gateway, name: str, body: s.SkillRequest) -> list[Any]:
     slm = gateway.skills
-    items = [body.input] if isinstance(body.input, str) else list(body.input)
-    if not items:
-        raise ApiError(400, "input is empty", param="input")
+    items = _items(body.input)
     if name == "classify":
         if (body.labels is None) == (body.head is None):
             raise ApiError(400, "classify needs labels (zero-shot) or head (a trained classifier)", param="labels")
@@ -68,9 +74,7 @@ def run_skill(gateway: Gateway, name: str, body: s.SkillRequest) -> list[Any]:
 def embeddings(gateway: Gateway, body: s.EmbeddingsRequest) -> tuple[s.EmbeddingsResponse, int]:
     """The vectors for ``body`` from the encoder its model names (OpenAI's names mean the default); the
     response and the token count for accounting."""
-    items = [body.input] if isinstance(body.input, str) else list(body.input)
-    if not items:
-        raise ApiError(400, "input is empty", param="input")
+    items = _items(body.input)
     try:
         model = resolve_embedding_model(body.model)
     except InvalidInputError as exc:
@@ -91,9 +95,7 @@ def embeddings(gateway: Gateway, body: s.EmbeddingsRequest) -> tuple[s.Embedding
 
 
 def moderations(gateway: Gateway, body: s.ModerationRequest) -> s.ModerationResponse:
-    items = [body.input] if isinstance(body.input, str) else list(body.input)
-    if not items:
-        raise ApiError(400, "input is empty", param="input")
+    items = _items(body.input)
     results = [_moderation_result(v) for v in gateway.skills.moderate(items)]
     return s.ModerationResponse(id="modr-" + secrets.token_hex(8), model="slmkit-moderate", results=results)
 
