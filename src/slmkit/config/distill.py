@@ -23,6 +23,13 @@ class DistillSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
+    # Which tiers teach: their answers are captured, and requests routed to them may be served by a
+    # promoted student. Empty: the router's large tier. A request pinned to any other tier is left alone.
+    teachers: list[str] = Field(default_factory=list, description="Tiers whose answers students learn from.")
+    # Capture, comparison and training run on one background thread after the response; when it falls
+    # this far behind (a burst, a slow training run) new bookkeeping is dropped and counted, never queued
+    # without bound and never waited for by a request.
+    queue_limit: int = Field(1_000, ge=1, description="Pending bookkeeping jobs before new ones are dropped.")
     # -- capture ---------------------------------------------------------------------------------
     capture: Capture = Field("masked", description="masked: personal data replaced before storage; "
                              "full: stored as sent; off: nothing stored (no new tasks are learned).")

@@ -10,8 +10,8 @@
 
 ``answer`` never raises: any failure of a student means the teacher answers. ``record`` stores
 the capture (masked by default) and, with ``auto_maintain``, rediscovers tasks and trains
-students every ``maintain_every`` captures; a server would rather call :meth:`maintain` from a
-background thread and turn ``auto_maintain`` off.
+students every ``maintain_every`` captures. A server calls :meth:`record_later` instead: the same
+work on one background thread after the response (the router does this).
 
 State lives in the data directory (captures, tasks, student versions, decision log). One process
 owns a data directory's distillation state: several replicas would each keep their own counters.
@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -31,6 +31,7 @@ from typing import Literal
 from slmkit.api import SLM
 from slmkit.config import get_settings
 from slmkit.distill.answers import AnswerProfile, normalise, profile, to_label
+from slmkit.distill.background import Background
 from slmkit.distill.capture import CaptureStore
 from slmkit.distill.lifecycle import (
     TaskState, Verdict, challenge, compare, demote, drop_challenger, promote, shadow_summary, start_challenger,
@@ -57,6 +58,10 @@ _RECONCILE_SHARE = 0.95
 def configured_settings() -> DistillSettings:
     """The ``distill:`` section of the kit's settings."""
     return get_settings().distill
+
+
+class UnknownTask(InvalidInputError):
+    """No distillation task has this id (it was never discovered, or was cleared)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ class Distiller:
         self._students: dict[tuple[str, int], tuple[StudentRecord, Student]] = {}
         self._since_maintain = 0
         self._tasks: dict[str, TaskRecord] = {t.task_id: t for t in self.registry.tasks()}
+        self._background = Background(self.settings.queue_limit)
 
     # -- loading ----------------------------------------------------------------------------------
     def warm_up(self) -> Distiller:
@@ -255,7 +261,7 @@ class Distiller:
         task = self._tasks.get(task_id)
         if task is None:
             known = ", ".join(sorted(self._tasks)) or "none yet: run discover"
-            raise InvalidInputError(f"unknown distillation task {task_id!r}; known: {known}")
+            raise UnknownTask(f"unknown distillation task {task_id!r}; known: {known}")
         return task
 
     # -- the request path -------------------------------------------------------------------------
@@ -336,6 +342,50 @@ class Distiller:
         if self.settings.auto_maintain and self._since_maintain >= self.settings.maintain_every:
             events += self.maintain()
         return events
+
+    def record_later(self, messages: Sequence[Message], teacher_text: str | None = None, tier: str = "teacher",
+                     cost: float = 0.0, student: StudentAnswer | None = None, *,
+                     ask_teacher: Callable[[], tuple[str, float]] | None = None) -> bool:
+        """``record`` on the background thread, after the response; False when the queue was full.
+
+        ``ask_teacher`` is for a request the student served and sampling drew for a check: the
+        teacher is asked there, off the request path, and returns (its answer, its cost). A teacher
+        that fails leaves the request counted as served and uncompared.
+        """
+        if not self.settings.enabled:
+            return False
+        messages = [dict(m) for m in messages]  # type: ignore[misc]  # the caller may reuse its list
+
+        def job() -> None:
+            text, spent = teacher_text, cost
+            if ask_teacher is not None:
+                try:
+                    text, spent = ask_teacher()
+                except Exception as exc:  # noqa: BLE001 - a sampled check that fails is one comparison fewer
+                    log.warning("distill: the sampled teacher check failed: %s: %s", type(exc).__name__, exc)
+                    text, spent = None, 0.0
+            self.record(messages, text, tier, spent, student)  # type: ignore[arg-type]
+
+        return self._background.submit(job)
+
+    def teacher_cost(self, task_id: str) -> float:
+        """What the teacher has cost per request of this task so far (0.0 for an unknown task)."""
+        task = self._tasks.get(task_id)
+        return task.state.mean_teacher_cost if task is not None else 0.0
+
+    @property
+    def dropped(self) -> int:
+        """Bookkeeping jobs dropped because the background queue was full."""
+        return self._background.dropped
+
+    def flush(self) -> Distiller:
+        """Wait for the background bookkeeping queued so far."""
+        self._background.flush()
+        return self
+
+    def close(self) -> None:
+        """Finish the queued bookkeeping and stop its thread (the gateway's shutdown)."""
+        self._background.close()
 
     def _account(self, student: StudentAnswer, teacher_text: str | None, cost: float) -> list[Event]:
         with self._lock:

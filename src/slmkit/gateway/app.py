@@ -22,12 +22,16 @@ from fastapi import Depends, FastAPI, Header, Path
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from slmkit.api import SLM
 from slmkit.config import Settings, get_settings
+from slmkit.distill.distiller import Distiller
 from slmkit.errors import InvalidInputError
 from slmkit.gateway import schemas as s
 from slmkit.gateway.accounting import account
 from slmkit.gateway.chat import ChatHost, complete
 from slmkit.gateway.context import Gateway
+from slmkit.gateway.distill import render_metrics
+from slmkit.gateway.distill import routes as distill_routes
 from slmkit.gateway.errors import ERROR_RESPONSES, ApiError, install_body_limit, install_errors
 from slmkit.gateway.skills import SKILLS, SkillName, dispatch_target, embeddings, moderations, run_skill
 from slmkit.gateway.store import ApiKey, GatewayStore
@@ -41,20 +45,28 @@ _NOT_FOUND = {404: {"model": s.ErrorResponse, "description": "No such model or w
 
 def create_app(settings: Settings | None = None, router: Router | None = None, warm: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    slm = SLM()  # one crew for the endpoints and the distiller's students (cheap: skills load on first use)
     if router is None:
-        router = Router(settings.router, guard=None if settings.guard.is_off else Guard(settings.guard))
+        router = Router(settings.router, guard=None if settings.guard.is_off else Guard(settings.guard),
+                        distiller=Distiller(settings.distill, slm, data_dir=settings.data_dir)
+                        if settings.distill.enabled else None)
     mode = settings.gateway.log_content
     store = GatewayStore(settings.data_dir / "gateway.sqlite", keep_content=mode != "none",
                          content_filter=(lambda text: gateway.mask_pii(text)) if mode == "redacted" else None)
-    gateway = Gateway(settings, router, store)
+    gateway = Gateway(settings, router, store, slm=slm)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
         gateway.skills  # noqa: B018 - build the specialists' holder before the first request
+        distiller = gateway.router.distiller
         if warm:
             await anyio.to_thread.run_sync(gateway.router.warm_up)
+            if distiller is not None:
+                await anyio.to_thread.run_sync(distiller.warm_up)
         gateway.ready = True
         yield
+        if distiller is not None:
+            await anyio.to_thread.run_sync(distiller.close)  # the captures already answered for are kept
         gateway.store.flush()
 
     # The schema and its page are served below, behind the same key as everything else.
@@ -155,6 +167,8 @@ def create_app(settings: Settings | None = None, router: Router | None = None, w
         account(gateway, "/v1/plan", key, started, tier=f"planner:{planning.planner}")
         return result
 
+    app.include_router(distill_routes(gateway, auth))
+
     @app.get("/healthz", include_in_schema=True)
     def healthz() -> dict:
         return {"status": "ok"}
@@ -167,7 +181,7 @@ def create_app(settings: Settings | None = None, router: Router | None = None, w
 
     @app.get("/metrics", response_class=PlainTextResponse, responses=ERROR_RESPONSES)
     def metrics(key: Key) -> str:
-        return gateway.metrics.render(all_breakers())
+        return gateway.metrics.render(all_breakers()) + render_metrics(gateway.router.distiller)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(key: Key) -> JSONResponse:

@@ -210,7 +210,7 @@ def _route(host: ChatHost, call: ChatCall, stream: bool) -> tuple[Decision, Comp
 def _info(d: Decision) -> s.RoutingInfo:
     return s.RoutingInfo(tier=d.tier, strategy=d.strategy, reason=d.reason, confidence=d.confidence,
                          escalated=d.escalated, fallback=d.fallback, cost_usd=d.cost, saved_usd=d.saving,
-                         latency_ms=d.latency_ms, guard=d.guard)
+                         latency_ms=d.latency_ms, guard=d.guard, task=d.task, student=d.student)
 
 
 def _headers(d: Decision, costs: bool = True) -> dict[str, str]:
@@ -220,6 +220,8 @@ def _headers(d: Decision, costs: bool = True) -> dict[str, str]:
                "x-slmkit-reason": d.reason[:200].replace("\n", " ")}
     if costs:
         headers |= {"x-slmkit-cost-usd": f"{d.cost:.8f}", "x-slmkit-saved-usd": f"{d.saving:.8f}"}
+    if d.task:
+        headers["x-slmkit-task"] = d.task
     if d.fallback:
         headers["x-slmkit-fallback"] = d.fallback[:200].replace("\n", " ")
     return headers

@@ -138,6 +138,8 @@ class RoutingInfo(BaseModel):
     saved_usd: float
     latency_ms: float
     guard: dict[str, Any] | None = None
+    task: str | None = Field(None, description="The distilled task this request matched, if any.")
+    student: str | None = Field(None, description="That task's student, which answered or was compared.")
 
 
 class ChatCompletion(BaseModel):

@@ -4,15 +4,21 @@
     result = router.run([{"role": "user", "content": "..."}])
     result.answer.completion.text, result.decision.to_dict()
 
-Order of business: a pinned tier wins; then a semantic route, if one matches; then
-the configured strategy between the small and the large tier. Any failure of the
-chosen path (model missing, endpoint down, timeout, router not calibrated) lands on
-the fallback tier and the decision says what failed.
+Order of business: a pinned tier wins; then a semantic route, if one matches; then a
+distilled task's student, when it is promoted and sure (``distill``); then the configured
+strategy between the small and the large tier. Any failure of the chosen path (model missing,
+endpoint down, timeout, router not calibrated) lands on the fallback tier and the decision says
+what failed. A request pinned to a teacher tier may be answered by that teacher's student too: the
+student stands in for the teacher, never for a tier the client chose for another reason.
+
+Distillation's bookkeeping (capturing the teacher's answer, comparing the student's, asking the
+teacher for a sampled check) goes to the distiller's background thread once the answer is known.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -28,11 +34,15 @@ from slmkit.router.tiers import Answer, LocalTier, RemoteTier, TierError, cost, 
 
 
 if TYPE_CHECKING:
+    from slmkit.distill.distiller import Distiller, StudentAnswer
     from slmkit.guard.guard import Guard, GuardResult
     from slmkit.router.calibration import Calibration
     from slmkit.router.learned import LearnedRouter
 
 T = TypeVar("T")  # what a tier gives back: a whole Answer (run) or an iterator of pieces (stream)
+
+STUDENT_TIER = "student"  # the tier name a distilled task's student answers under (headers, metrics, log)
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class PolicyBlocked(InvalidInputError):
@@ -52,6 +62,7 @@ class Router:
     semantic: SemanticRouter | None = None
     threads: int | None = None
     guard: Guard | None = None  # applied to everything bound for a remote tier
+    distiller: Distiller | None = None  # learns tasks from the teacher tiers' answers and serves their students
     _tiers: dict[str, LocalTier | RemoteTier] = field(default_factory=dict, init=False, repr=False)
     _learned: LearnedRouter | None = field(default=None, init=False, repr=False)
     _calibration: Calibration | None = field(default=None, init=False, repr=False)
@@ -96,6 +107,56 @@ class Router:
                 self._learned = LearnedRouter.load(calibration.route_dir() / "learned.json", self.threads).warm_up()
             except NotTrainedError:
                 self._calibration = None
+
+    # -- distillation ---------------------------------------------------------------------------
+    def teachers(self) -> tuple[str, ...]:
+        """The tiers whose answers students learn from (``distill.teachers``; default the large tier)."""
+        if self.distiller is None:
+            return ()
+        return tuple(self.distiller.settings.teachers or [self.settings.large_tier])  # type: ignore[union-attr, list-item]
+
+    def _from_student(self, ask: Ask, decision: Decision, teacher: str) -> Answer | None:
+        """A promoted task's answer from its student, when the student is sure enough; None: the usual
+        path goes on. A shadow, unsure or sampled student stays on the decision for the comparison."""
+        if self.distiller is None or not _learnable(ask):
+            return None
+        student = self.distiller.answer(ask.messages)
+        if student is None:
+            return None
+        decision.task, decision.student, decision.distill = student.task_id, student.student, student.reason
+        decision.teacher, decision.pending = teacher, student
+        decision.decision_ms += student.latency_ms
+        if not student.served:
+            return None
+        decision.strategy, decision.tier = "distill", STUDENT_TIER
+        decision.confidence, decision.threshold = student.confidence, student.threshold
+        prompt = sum(_tokens(str(m.get("content") or "")) for m in ask.messages)
+        completion = Completion(student.text, prompt, _tokens(student.text), "stop",
+                                f"{STUDENT_TIER}:{student.task_id}:{student.student}")
+        return Answer(completion, student.confidence, STUDENT_TIER)
+
+    def _learn(self, ask: Ask, decision: Decision, completion: Completion | None) -> None:
+        """After the answer: hand the distiller what it learns from (on its background thread)."""
+        if self.distiller is None or not _learnable(ask):
+            return
+        student = decision.pending
+        if decision.strategy == "distill" and student is not None:
+            if not student.ask_teacher:
+                self.distiller.record_later(ask.messages, None, STUDENT_TIER, 0.0, student)
+                return
+            teacher = decision.teacher or self.teachers()[0]
+            self.distiller.record_later(ask.messages, None, teacher, 0.0, student,
+                                        ask_teacher=lambda: self._teach(teacher, ask))
+            return
+        if completion is None or decision.tier not in self.teachers() or completion.tool_calls:
+            return  # no teacher answered: nothing to capture, nothing to compare with
+        self.distiller.record_later(ask.messages, completion.text, decision.tier,
+                                    self._estimate(decision.tier, completion), student)
+
+    def _teach(self, name: str, ask: Ask) -> tuple[str, float]:
+        """The teacher's answer to a request its student served (a sampled check), and what it cost."""
+        answer = self._ask(name, ask, Decision(tier=name, strategy="distill"))
+        return answer.completion.text, self._estimate(name, answer.completion)
 
     # -- running ------------------------------------------------------------------------------
     def _estimate(self, name: str, completion: Completion) -> float:
@@ -177,8 +238,10 @@ class Router:
         decision = self._decision(tier, strategy)
         answer, match = self._route(ask, tier, strategy, decision,
                                     lambda name: self._ask(name, ask, decision), lambda first: first)
-        decision.large_cost = self._large_cost(answer.completion if answer is not None else None)
+        completion = answer.completion if answer is not None else None
+        decision.large_cost = self._large_cost(completion, decision)
         decision.latency_ms = 1000 * (time.perf_counter() - started)
+        self._learn(ask, decision, completion)
         return Routed(answer, decision, match)
 
     def stream(self, messages: list[Message], *, tier: str | None = None, strategy: Strategy | None = None,
@@ -200,20 +263,24 @@ class Router:
         if pieces is None:
             decision.latency_ms = 1000 * (time.perf_counter() - started)
             return decision, None
-        return decision, self._settled(pieces, decision, started)
+        return decision, self._settled(pieces, ask, decision, started)
 
     def _decision(self, tier: str | None, strategy: Strategy | None) -> Decision:
         return Decision(tier="", strategy="pinned" if tier else (strategy or self.settings.strategy))  # type: ignore[union-attr]
 
-    def _settled(self, pieces: Iterator[Delta], decision: Decision, started: float) -> Iterator[Delta]:
-        """The pieces, with the decision's large-tier cost and latency filled in as the last one passes."""
+    def _settled(self, pieces: Iterator[Delta], ask: Ask, decision: Decision, started: float) -> Iterator[Delta]:
+        """The pieces, with the decision's large-tier cost and latency filled in as the last one passes;
+        a stream read to its end is then learned from like a whole answer (an abandoned one is not)."""
+        text: list[str] = []
         try:
             for delta in pieces:
+                text.append(delta.text)
                 if delta.finish_reason is not None:
-                    large = self.settings.tiers[self.settings.large_tier]  # type: ignore[union-attr, index]
-                    decision.large_cost = cost(large, self.settings, delta.prompt_tokens,  # type: ignore[arg-type]
-                                               delta.completion_tokens)
+                    whole = Completion("".join(text), delta.prompt_tokens, delta.completion_tokens,
+                                       delta.finish_reason, "")
+                    decision.large_cost = self._large_cost(whole, decision)
                     decision.latency_ms = 1000 * (time.perf_counter() - started)
+                    self._learn(ask, decision, whole)
                 yield delta
         finally:
             _close(pieces)
@@ -229,7 +296,8 @@ class Router:
         try:
             if tier:
                 decision.tier = tier
-                return answer_from(tier), None
+                served = self._from_student(ask, decision, tier) if tier in self.teachers() else None
+                return (keep(served) if served is not None else answer_from(tier)), None
             if self.semantic is not None:
                 match = self.semantic(query)
                 decision.decision_ms += match.ms
@@ -242,6 +310,9 @@ class Router:
                         return None, match
                     decision.tier = target
                     return answer_from(target), match
+            served = self._from_student(ask, decision, self.teachers()[0] if self.distiller else "")
+            if served is not None:
+                return keep(served), match
             return self._strategy(chosen, query, ask, decision, answer_from, keep), match
         except (TierError, NotTrainedError) as exc:
             return self._fall_back(exc, decision, answer_from), match
@@ -300,9 +371,12 @@ class Router:
         decision.tier = fallback
         return answer_from(fallback)
 
-    def _large_cost(self, completion: Completion | None) -> float:
+    def _large_cost(self, completion: Completion | None, decision: Decision) -> float:
         if completion is None:
             return 0.0
+        if decision.strategy == "distill" and self.distiller is not None and decision.task is not None:
+            # What the task's teacher has cost per request so far: the student's own token counts are estimates.
+            return self.distiller.teacher_cost(decision.task)
         large = self.settings.tiers[self.settings.large_tier]  # type: ignore[union-attr, index]
         return cost(large, self.settings, completion.prompt_tokens, completion.completion_tokens)  # type: ignore[arg-type]
 
@@ -323,6 +397,16 @@ def _checked(messages: list[Message], max_tokens: int, json_schema: dict | None,
     if not messages or not isinstance(messages[-1], dict) or not str(messages[-1].get("content") or "").strip():
         raise InvalidInputError("messages must end with a message that has content")
     return Ask(messages, max_tokens, json_schema, sampling or Sampling(), tools)
+
+
+def _learnable(ask: Ask) -> bool:
+    """Tasks are learned from plain chat: a reply shaped by a schema or tools is not a label to imitate."""
+    return ask.tools is None and ask.json_schema is None
+
+
+def _tokens(text: str) -> int:
+    # A student has no tokenizer of the teacher's; words and punctuation are the usage estimate.
+    return len(_TOKEN.findall(text))
 
 
 def _close(pieces: Iterator[Delta]) -> None:
