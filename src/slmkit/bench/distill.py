@@ -74,6 +74,12 @@ DEFAULT_MIX = {"intent": 600, "sentiment": 600, "toxicity": 600, "subject": 600,
                "mmlu-open": 225, "squad": 225}
 
 
+def scaled_mix(requests: int) -> dict[str, int]:
+    """The default mix in the same proportions, ``requests`` long (a shorter run of a slow teacher)."""
+    total = sum(DEFAULT_MIX.values())
+    return {source: max(1, round(n * requests / total)) for source, n in DEFAULT_MIX.items()}
+
+
 @dataclass(frozen=True)
 class StreamItem:
     messages: list[Message]

@@ -245,6 +245,8 @@ def bench_distill_cmd(
              "local: the local large tier (its answers cached after the first run).")] = "gold",
     flip: Annotated[str | None, typer.Option(help="A closed-label template whose labels the gold teacher permutes "
                                              "from the stream's midpoint (the drift test).")] = None,
+    requests: Annotated[int | None, typer.Option(
+        min=100, help="Stream length: the default mix scaled to this many requests (default 3,000).")] = None,
     seed: int = 13,
     out_path: OutOption = None,
 ) -> None:
@@ -257,8 +259,10 @@ def bench_distill_cmd(
         raise InvalidInputError(f"--flip takes a closed-label template: {', '.join(bench.CLOSED)}")
     if flip is not None and teacher != "gold":
         raise InvalidInputError("--flip permutes the simulated teacher's labels: use it with --teacher gold")
-    with progress_bar(f"distill replay, teacher {teacher}", sum(bench.DEFAULT_MIX.values())) as advance:
-        result = bench.run(teacher=teacher, seed=seed, settings=get_settings().distill, flip=flip, progress=advance)
+    mix = bench.scaled_mix(requests) if requests else None
+    with progress_bar(f"distill replay, teacher {teacher}", sum((mix or bench.DEFAULT_MIX).values())) as advance:
+        result = bench.run(teacher=teacher, mix=mix, seed=seed, settings=get_settings().distill, flip=flip,
+                           progress=advance)
     who = "gold (simulated: the data set's gold label at a list price)" if result["simulated"] else teacher
     table = Table(title=f"distill replay of {result['requests']} requests, teacher: {who}; "
                         f"figures over the {result['window']}")
