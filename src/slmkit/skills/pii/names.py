@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from slmkit.models.spacy_nlp import fine_tag
+
 _STREET_WORDS = frozenset({
     "street", "st", "st.", "road", "rd", "rd.", "avenue", "ave", "ave.", "av.", "avenida", "boulevard", "blvd",
     "lane", "ln", "drive", "dr", "dr.", "way", "place", "pl", "court", "ct", "square", "sq", "terrace", "close",
@@ -174,9 +176,9 @@ def looks_like_person(words: list[str], proper: list[bool]) -> bool:
     )
 
 
-def proper_noun_runs(doc: Any, text: str | None = None) -> list[tuple[int, int, list[str], list[bool], list[Any]]]:
-    """(start char, end char, words, is-proper-noun flags, spaCy tokens) for each run of capitalised tokens
-    on one line. ``text`` is the doc's text, if the caller has it (spaCy joins its tokens for each ask)."""
+def proper_noun_runs(doc: Any, text: str | None = None) -> list[tuple[int, int, list[str], list[Any]]]:
+    """(start char, end char, words, spaCy tokens) for each run of capitalised tokens on one line. ``text``
+    is the doc's text, if the caller has it (spaCy joins its tokens for each ask)."""
     runs = []
     current: list[Any] = []
     text = doc.text if text is None else text
@@ -192,9 +194,15 @@ def proper_noun_runs(doc: Any, text: str | None = None) -> list[tuple[int, int, 
             continue
         if current:
             runs.append((current[0].idx, current[-1].idx + len(current[-1].text), [t.text for t in current],
-                         [t.tag_ in ("NNP", "NNPS") for t in current], current))
+                         current))
         current = [token] if ok else []
     return runs
+
+
+def tagged_proper(tokens: list[Any]) -> bool:
+    """Every token tagged a proper noun (NNP, NNPS). Asked last, of the few runs every cheaper test let
+    through: the tagger runs on a window around them only (``fine_tag``)."""
+    return all(fine_tag(t) in _PROPER_TAGS for t in tokens)
 
 
 # NER labels the pii skill does not report but that still say what a capitalised word is. The small
@@ -202,6 +210,7 @@ def proper_noun_runs(doc: Any, text: str | None = None) -> list[tuple[int, int, 
 # words shaped like one (Ukrainian, Taiwanese, Sikh, Uzbek).
 _NOT_PERSON_LABELS = frozenset({"LANGUAGE", "PRODUCT", "EVENT", "FAC", "LAW", "DATE", "TIME"})
 _DEMONYM = re.compile(r"(?:an|ese|ish|i|ic|ite|er|ch|k|kh)s?$")
+_PROPER_TAGS = frozenset({"NNP", "NNPS"})
 _NOUN_TAGS = frozenset({"NNP", "NNPS", "NN", "NNS"})
 # After a name at the start of a sentence: a lower-case word ("Kadyrov began"), a comma and more
 # ("Fletcher, can I"), or a colon opening a quotation (a speaker in a transcript: 'Yaco: "Who are you?"').
@@ -324,18 +333,17 @@ def name_by_capitals(text: str, tokens: list[Any]) -> tuple[int, int] | None:
     if "other" in kinds or "word" in kinds or all(k == "word-name" for k in kinds) and len(kinds) > 1:
         return None
     if not initial:
-        if kinds == ["word-name"] and tokens[0].tag_ not in ("NNP", "NNPS"):
+        if kinds == ["word-name"] and fine_tag(tokens[0]) not in _PROPER_TAGS:
             return None
         return start, end
     # What follows on the line, read in place: a copy of the rest of a long line per run is quadratic.
     if _GOES_ON.match(text, end):  # never reads past the line's end
         if len(tokens) > 1 or kinds == ["name"]:
             return start, end
-        tag = tokens[0].tag_
         comma = text.startswith(",", end)
         vocative = comma and len(words[0]) >= 4  # "Esat, can I ...", not "Btw, ..."
-        if (kinds == ["unlisted"] and (tag in ("NNP", "NNPS") or vocative)) or (
-                kinds == ["word-name"] and (tag in _NOUN_TAGS or comma)):
+        if (kinds == ["unlisted"] and (vocative or fine_tag(tokens[0]) in _PROPER_TAGS)) or (
+                kinds == ["word-name"] and (comma or fine_tag(tokens[0]) in _NOUN_TAGS)):
             return start, end
         return None
     alone = bool(_BLANK_TO_LINE_END.match(text, end)) and _line_lead_start(text, start) is not None
