@@ -59,6 +59,7 @@ def test_sentiment_head_and_vader_baseline(slm):
     texts = ["a gorgeous, witty, seductive movie.", "the plot is nothing but boilerplate clichés, dull and lifeless."]
     head = slm.sentiment(texts)
     assert [r.label for r in head] == ["positive", "negative"]
+    assert [r.outcome for r in head] == ["positive", "negative"] and all(r.neutral < 0.5 for r in head)
     assert all(0.5 <= r.score <= 1.0 for r in head)
     vader = slm.sentiment(texts, method="vader")
     assert vader[0].label == "positive"

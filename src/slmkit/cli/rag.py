@@ -165,3 +165,48 @@ def ask_cmd(
     console.print(f"confidence {result.confidence:.2f} (threshold {result.threshold:.2f}); "
                      f"retrieval {result.retrieval_ms:.0f} ms, generation {result.generation_ms:.0f} ms"
                      + (f", {result.model}" if result.model else ""))
+
+
+rag_app = typer.Typer(help="Look after a RAG collection's retrieval.", no_args_is_help=True)
+
+
+@rag_app.command("tune")
+def tune_cmd(
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    questions: Annotated[Path, typer.Option("--questions", help="JSON lines {\"question\": ..., \"source\": ...} "
+                                            "(or \"sources\": [...]): questions of this collection and the "
+                                            "document(s) that answer them, named as `ask --retrieve-only` shows.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, do not store the weights.")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Forget the collection's fitted weights.")] = False,
+    index_path: IndexOption = None,
+) -> None:
+    """Fit the collection's fusion weights (dense vs BM25, and the re-ranker's) on its own questions and
+    store them in the collection; `ask`, the gateway and the planner then retrieve with them."""
+    from rich.table import Table
+
+    from slmkit.cli._io import progress_bar
+    from slmkit.rag import tune
+    from slmkit.rag.retrieve import TUNED_KEY, Retriever
+
+    index = _index(index_path)
+    try:
+        if reset:
+            index.set_collection_meta(collection, TUNED_KEY, None)
+            console.print(f"{escape(collection)}: fitted weights removed; the defaults apply")
+            return
+        dev = tune.read_questions(questions)
+        retriever = Retriever(collection, index)
+        with progress_bar(f"tune {collection} on {len(dev)} questions", len(dev)) as advance:
+            result = tune.fit(retriever, dev, progress=advance)
+        if not dry_run:
+            tune.save(retriever, result)
+    finally:
+        index.close()
+    table = Table(title=f"{collection}: {result.questions} questions; weights {result.default} -> {result.chosen}"
+                        + (" (not stored: --dry-run)" if dry_run else ""))
+    for column in ("mode", "recall@1", "recall@5", "MRR@20"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for name, s in result.scores.items():
+        table.add_row(name, f"{s.recall_at_1:.3f}", f"{s.recall_at_5:.3f}", f"{s.mrr:.3f}")
+    console.print(table)
+    out.print_json(json.dumps(result.to_dict()))

@@ -1,4 +1,10 @@
-"""`slmkit eval rag --dataset squad`: retrieval quality, refusal calibration and answer quality on SQuAD v1.1 dev.
+"""`slmkit eval rag --dataset squad|coqa`: retrieval quality, refusal calibration and answer quality on
+SQuAD v1.1 dev (encyclopaedic); retrieval on CoQA's stories (children's stories, literature, exams,
+news, Reddit posts: the second, non-encyclopaedic domain).
+
+Fusion weights: the questions are split in two halves by document (seeded); ``slmkit.rag.tune`` fits
+the weights on one and the report scores defaults and fitted weights on the other, beside BM25 and
+dense alone on the same held-out questions.
 
 Retrieval: every question against the 2,067 dev paragraphs (each paragraph one
 document); a question's target is its gold paragraph, so recall@k and MRR are
@@ -28,14 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from slmkit.config import get_settings
-from slmkit.datasets.loaders import SquadCorpus, load_squad
-from slmkit.rag.corpora import squad_sources
+from slmkit.datasets.loaders import QAExample, SquadCorpus, load_squad
+from slmkit.datasets.offdomain import COQA_NARRATIVE, Story, coqa
+from slmkit.rag import tune
+from slmkit.rag.corpora import coqa_sources, squad_sources
 from slmkit.rag.index import Filter, Index
 from slmkit.rag.retrieve import MODES, RetrievalConfig, Retriever
 from slmkit.reports import Bar, no_bar
 
 SEED = 13
 COLLECTION = "squad-dev"
+COQA_COLLECTION = "coqa-stories"
+DATASETS = ("squad", "coqa")
 PROMPT_VERSION = "short-v2"
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 
@@ -96,8 +106,9 @@ def _paragraph_ranks(hits: Sequence[Any]) -> list[int]:
     return list(dict.fromkeys(int(h.chunk.meta["paragraph"]) for h in hits))
 
 
-def retrieval_eval(retriever: Retriever, questions: Sequence[Any], bar: Bar = no_bar,
-                   depth: int = 20) -> tuple[list[RetrievalScores], float]:
+def retrieval_ranks(retriever: Retriever, questions: Sequence[Any], bar: Bar = no_bar,
+                    depth: int = 20) -> tuple[dict[str, list[int | None]], float]:
+    """Per mode, each question's 1-based paragraph rank (None past ``depth``); and ms per question."""
     ranks: dict[str, list[int | None]] = {m: [] for m in MODES}
     with bar("embed questions", len(questions)) as advance:
         vectors = []
@@ -114,17 +125,111 @@ def retrieval_eval(retriever: Retriever, questions: Sequence[Any], bar: Bar = no
                 order = _paragraph_ranks(hits)[:depth]
                 ranks[mode].append(order.index(q.paragraph_id) + 1 if q.paragraph_id in order else None)
             advance()
-    ms = 1000 * (time.perf_counter() - started) / max(1, len(questions))
+    return ranks, 1000 * (time.perf_counter() - started) / max(1, len(questions))
+
+
+def scores_of(ranks: dict[str, list[int | None]]) -> list[RetrievalScores]:
     scores = []
     for mode in MODES:
         rs = ranks[mode]
-        n = len(rs)
+        n = max(1, len(rs))
         scores.append(RetrievalScores(
-            mode, n,
+            mode, len(rs),
             *(sum(1 for r in rs if r is not None and r <= cut) / n for cut in (1, 5, 20)),
             sum(1.0 / r for r in rs if r is not None) / n,
         ))
-    return scores, ms
+    return scores
+
+
+def retrieval_eval(retriever: Retriever, questions: Sequence[Any], bar: Bar = no_bar,
+                   depth: int = 20) -> tuple[list[RetrievalScores], float]:
+    ranks, ms = retrieval_ranks(retriever, questions, bar, depth)
+    return scores_of(ranks), ms
+
+
+# -- fusion weights: fitted on one half of the questions, scored on the other ------------------------
+def _halves(questions: Sequence[tune.DevQuestion], group: Sequence[int], seed: int
+            ) -> tuple[list[tune.DevQuestion], list[tune.DevQuestion]]:
+    """Dev and test halves with no document (``group``: article or story) on both sides."""
+    groups = sorted(set(group))
+    random.Random(seed).shuffle(groups)
+    dev_groups = set(groups[: len(groups) // 2])
+    dev = [q for q, g in zip(questions, group, strict=True) if g in dev_groups]
+    test = [q for q, g in zip(questions, group, strict=True) if g not in dev_groups]
+    return dev, test
+
+
+def fusion_eval(retriever: Retriever, questions: Sequence[tune.DevQuestion], group: Sequence[int],
+                seed: int = SEED, bar: Bar = no_bar) -> dict[str, Any] | None:
+    dev, test = _halves(questions, group, seed)
+    if len(dev) < tune.MIN_QUESTIONS or not test:
+        return None  # too small a sample to fit on one half and score the other
+    with bar("fusion: fit on the dev half", len(dev)) as advance:
+        fitted = tune.fit(retriever, dev, progress=advance)
+    with bar("fusion: score the test half", len(test)) as advance:
+        held_out = tune.evaluate(retriever, test, {"default": fitted.default, "tuned": fitted.chosen}, advance)
+    return {"dev_questions": len(dev), "test_questions": len(test), "default": fitted.default,
+            "chosen": fitted.chosen, "dev": {k: asdict(v) for k, v in fitted.scores.items()},
+            "test": {k: asdict(v) for k, v in held_out.items()}, "seconds": round(fitted.seconds, 1)}
+
+
+def squad_dev_questions(corpus: SquadCorpus, questions: Sequence[QAExample]) -> tuple[list[tune.DevQuestion], list[int]]:
+    sources = [s.source for s in squad_sources(corpus)]
+    return ([tune.DevQuestion(q.question, frozenset({sources[q.paragraph_id]})) for q in questions],
+            [corpus.articles[q.paragraph_id] for q in questions])
+
+
+# -- CoQA: the second domain ------------------------------------------------------------------------
+def build_coqa_index(stories: list[Story], bar: Bar = no_bar, path: Path | None = None) -> tuple[Index, Any]:
+    from slmkit.rag.ingest import ingest_texts
+
+    index = Index(path or eval_dir() / "coqa.sqlite3")
+    sources = coqa_sources(stories)
+    with bar("ingest CoQA stories", len(sources)) as advance:
+        report = ingest_texts(sources, COQA_COLLECTION, index=index, progress=advance)
+    return index, report
+
+
+def coqa_questions(stories: Sequence[Story]) -> list[QAExample]:
+    """The first question of every conversation: the later ones lean on it ("what did she do next?")."""
+    return [QAExample(s.questions[0], (), i) for i, s in enumerate(stories) if s.questions]
+
+
+def run_coqa(*, seed: int = SEED, bar: Bar = no_bar, config: RetrievalConfig | None = None,
+             fusion: bool = True) -> dict[str, Any]:
+    """Retrieval on CoQA's non-encyclopaedic stories: all modes, per source, and fitted fusion."""
+    started = time.perf_counter()
+    stories = coqa(COQA_NARRATIVE)
+    index, ingest_report = build_coqa_index(stories, bar)
+    retriever = Retriever(COQA_COLLECTION, index, config or RetrievalConfig()).warm_up()
+    qs = coqa_questions(stories)
+    ranks, ms = retrieval_ranks(retriever, qs, bar)
+    scores = scores_of(ranks)
+    by_source = {}
+    for source in COQA_NARRATIVE:
+        keep = [stories[q.paragraph_id].source == source for q in qs]
+        by_source[source] = [asdict(r) for r in scores_of({m: [r for r, k in zip(rs, keep, strict=True) if k]
+                                                            for m, rs in ranks.items()})]
+    fused = None
+    if fusion:
+        names = [s.source for s in coqa_sources(stories)]
+        dev_questions = [tune.DevQuestion(q.question, frozenset({names[q.paragraph_id]})) for q in qs]
+        fused = fusion_eval(retriever, dev_questions, [q.paragraph_id for q in qs], seed, bar)
+    stats = index.stats(COQA_COLLECTION)
+    index.close()
+    return {
+        "task": "rag", "dataset": "coqa-dev-narrative", "seed": seed,
+        "corpus": {"paragraphs": len(stories), "questions": len(qs), "chunks": stats["chunks"],
+                   "embed_model": retriever.collection.embed_model, "sources": list(COQA_NARRATIVE)},
+        "ingest": {"embedded_this_run": ingest_report.chunks_embedded, "seconds": round(ingest_report.seconds, 2)},
+        "retrieval_config": asdict(retriever.config),
+        "retrieval": [asdict(r) for r in scores],
+        "retrieval_by_source": by_source,
+        "retrieval_ms_per_question_all_modes": round(ms, 2),
+        "fusion": fused,
+        "refusal_calibration": None, "answers": [], "grounded_refusal": [],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 # -- refusal calibration --------------------------------------------------------------------------
@@ -317,14 +422,15 @@ def refusal_eval(retriever: Retriever, corpus: SquadCorpus, model: str, n: int =
 def run(*, retrieval: bool = True, questions: int | None = None, answer_sample: int = 300, refusal_sample: int = 50,
         generators: Sequence[str] = (SMALL, LARGE), calibration_sample: int = 600, seed: int = SEED,
         threads: int | None = None, bar: Bar = no_bar, config: RetrievalConfig | None = None,
-        cached_only: Sequence[str] = ()) -> dict[str, Any]:
+        cached_only: Sequence[str] = (), fusion: bool = True) -> dict[str, Any]:
     """Everything `slmkit eval rag` reports, as one JSON-able dict."""
     started = time.perf_counter()
     corpus = load_squad()
     index, ingest_report = build_index(corpus, bar)
-    retriever = Retriever(COLLECTION, index, config).warm_up()
+    retriever = Retriever(COLLECTION, index, config or RetrievalConfig()).warm_up()
     qs = corpus.questions if questions is None else random.Random(seed).sample(corpus.questions, questions)
     scores, ms = retrieval_eval(retriever, qs, bar) if retrieval else ([], 0.0)
+    fused = fusion_eval(retriever, *squad_dev_questions(corpus, qs), seed, bar) if retrieval and fusion else None
     calibration = calibrate_refusal(retriever, corpus, calibration_sample, seed, bar) if calibration_sample else None
     # cached_only: generators whose answers are taken from earlier runs only (a long run still going on)
     answers = [answer_eval(retriever, corpus, m, answer_sample, seed, bar=bar, threads=threads,
@@ -341,6 +447,7 @@ def run(*, retrieval: bool = True, questions: int | None = None, answer_sample: 
         "retrieval_config": asdict(retriever.config),
         "retrieval": [asdict(r) for r in scores],
         "retrieval_ms_per_question_all_modes": round(ms, 2),
+        "fusion": fused,
         "refusal_calibration": asdict(calibration) if calibration else None,
         "answers": [asdict(a) for a in answers if a is not None],
         "answer_sample_requested": answer_sample,
@@ -349,18 +456,39 @@ def run(*, retrieval: bool = True, questions: int | None = None, answer_sample: 
     }
 
 
+def _weights(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {values[k]:.2f}" for k in tune.TUNABLE if k in values)
+
+
 def print_report(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     n = report["retrieval"][0]["n"] if report["retrieval"] else 0
-    table = Table(title=f"RAG retrieval, SQuAD v1.1 dev ({n:,} questions, {report['corpus']['paragraphs']:,} paragraphs)")
+    coqa_run = report["dataset"].startswith("coqa")
+    what = (f"CoQA dev stories ({n:,} first questions, {report['corpus']['paragraphs']:,} stories)" if coqa_run
+            else f"SQuAD v1.1 dev ({n:,} questions, {report['corpus']['paragraphs']:,} paragraphs)")
+    table = Table(title=f"RAG retrieval, {what}; weights {_weights(report['retrieval_config'])}")
     for column in ("mode", "recall@1", "recall@5", "recall@20", "MRR"):
         table.add_column(column, justify="left" if column == "mode" else "right")
-    names = {"bm25": "BM25 (FTS5)", "dense": "dense (MiniLM)", "hybrid": "hybrid (RRF)", "rerank": "hybrid + rerank"}
+    names = {"bm25": "BM25 (FTS5)", "dense": f"dense ({report['corpus']['embed_model']})", "hybrid": "hybrid (RRF)",
+             "rerank": "hybrid + rerank"}
     for r in report["retrieval"]:
         table.add_row(names[r["mode"]], f"{r['recall_at_1']:.4f}", f"{r['recall_at_5']:.4f}",
                       f"{r['recall_at_20']:.4f}", f"{r['mrr']:.4f}")
     console.print(table)
+    for source, rows in (report.get("retrieval_by_source") or {}).items():
+        console.print(f"  {source:10s} " + "  ".join(f"{r['mode']} r@1 {r['recall_at_1']:.3f} r@5 {r['recall_at_5']:.3f}"
+                                                   for r in rows))
+    fused = report.get("fusion")
+    if fused:
+        table = Table(title=f"Fusion weights fitted on {fused['dev_questions']} dev questions, scored on "
+                            f"{fused['test_questions']} held-out ones (no shared document); "
+                            f"default {_weights(fused['default'])} -> fitted {_weights(fused['chosen'])}")
+        for column in ("mode (held-out half)", "recall@1", "recall@5", "MRR@20"):
+            table.add_column(column, justify="left" if column.startswith("mode") else "right")
+        for name, r in fused["test"].items():
+            table.add_row(name, f"{r['recall_at_1']:.4f}", f"{r['recall_at_5']:.4f}", f"{r['mrr']:.4f}")
+        console.print(table)
     if report["answers"]:
         table = Table(title="Answers (top-3 re-ranked chunks, short-answer prompt)")
         for column in ("generator", "n", "EM", "F1", "EM ungated", "F1 ungated", "gate refused", "model refused",

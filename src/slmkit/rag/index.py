@@ -293,6 +293,18 @@ class Index:
                            (json.dumps(merged), json.dumps(all_tags), name))
         return self.collection(name)
 
+    def set_collection_meta(self, name: str, key: str, value: Any) -> Collection:
+        """Set (``None``: remove) one key of a collection's metadata, e.g. its tuned retrieval weights."""
+        self.collection(name)
+        with self.transaction() as db:
+            meta = json.loads(db.execute("SELECT meta FROM collections WHERE name = ?", (name,)).fetchone()[0])
+            if value is None:
+                meta.pop(key, None)
+            else:
+                meta[key] = value
+            db.execute("UPDATE collections SET meta = ? WHERE name = ?", (json.dumps(meta), name))
+        return self.collection(name)
+
     def drop_collection(self, name: str) -> None:
         self.collection(name)
         with self.transaction() as db:

@@ -1,0 +1,72 @@
+"""Sentiment with negation and a neutral outcome: the negation scope, the data kept apart, and the
+built head's three-way answers (real encoder, real head)."""
+
+from __future__ import annotations
+
+import pytest
+
+from slmkit.skills.sentiment.data import (NEGATIVE_WORDS, POSITIVE_WORDS, TEST_NEGATED, TEST_NOUNS, TRAIN_KEPT,
+                                          TRAIN_NEGATED, TRAIN_NOUNS, _halves, has_negation, negation_test,
+                                          negation_train)
+from slmkit.skills.sentiment.features import negation_scope
+
+
+def test_negation_scope_stops_at_the_clause():
+    assert negation_scope("The plot wasn't dull at all, but the ending dragged.") == "dull at all"
+    assert negation_scope("It's not a great movie.") == "a great movie"
+    assert negation_scope("Never again; nothing worked") == "again ; worked"
+    assert negation_scope("A warm and funny film.") == ""
+    assert has_negation("it doesn't work") and has_negation("no one came") and not has_negation("a fine, sunny day")
+
+
+def test_negation_sets_share_no_word_noun_or_frame():
+    for words in (POSITIVE_WORDS, NEGATIVE_WORDS):
+        train, test = _halves(words)
+        assert not set(train) & set(test) and len(train) >= 20
+    assert not set(TRAIN_NOUNS) & set(TEST_NOUNS) and not set(TRAIN_NEGATED) & set(TEST_NEGATED)
+    test = negation_test()
+    assert len(test) >= 200 and {e.label for e in test} == {"positive", "negative"}
+    assert abs(sum(e.label == "positive" for e in test) - len(test) / 2) <= 1
+    assert sum(has_negation(e.text) for e in test) >= 0.8 * len(test)  # "far from X" has no negator word
+    train_texts = {e.text for e in negation_train()}
+    assert not train_texts & {e.text for e in test}
+    test_adjectives = set(_halves(POSITIVE_WORDS)[1]) | set(_halves(NEGATIVE_WORDS)[1])
+    fixed = {w for frames in (TRAIN_NEGATED, *TRAIN_KEPT.values()) for f in frames for w in f.rstrip(".").split()}
+    assert not any((set(t.rstrip(".").split()) & test_adjectives) - fixed for t in train_texts)
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    from slmkit.skills.sentiment import Sentiment
+
+    return Sentiment().warm_up()
+
+
+def test_negated_praise_and_criticism_keep_their_meaning(sentiment):
+    texts = ["the battery wasn't terrible at all.", "honestly, the staff were not helpful.",
+             "i would not call this laptop disappointing.", "the meal was not good."]
+    assert [r.label for r in sentiment(texts)] == ["positive", "negative", "positive", "negative"]
+
+
+def test_factual_sentences_are_neutral_and_opinions_are_not(sentiment):
+    factual = ["The bridge was completed in 1932 and spans the river at its narrowest point.",
+               "The university has four faculties and about 12,000 students."]
+    opinions = ["a gorgeous, witty, seductive movie.", "dull, lifeless and far too long."]
+    results = sentiment(factual + opinions)
+    assert [r.outcome for r in results] == ["neutral", "neutral", "positive", "negative"]
+    assert all(r.neutral > 0.5 for r in results[:2]) and all(r.neutral < 0.5 for r in results[2:])
+    assert all(r.label in ("positive", "negative") and 0.5 <= r.score <= 1.0 for r in results)
+    vader = sentiment.__class__("vader")(factual[0])
+    assert vader.outcome == "neutral" and vader.label in ("positive", "negative")
+
+
+@pytest.mark.slow
+def test_eval_sentiment_beats_vader_on_negation_and_states_neutral_precision():
+    from slmkit.evals.sentiment import eval_sentiment
+
+    report = eval_sentiment()
+    head, vader = report["scores"]
+    assert report["sets"]["negation"] >= 200
+    assert head["negation_accuracy"] >= 0.8 > vader["negation_accuracy"]
+    assert head["neutral_precision"] >= 0.9 and head["factual_confident_polar"] <= 0.02
+    assert head["polar_accuracy"] >= 0.74 and head["multiemo_polar_accuracy"] > vader["multiemo_polar_accuracy"]
