@@ -339,3 +339,92 @@ def test_auto_sends_requests_with_many_asks_to_the_large_planner():
     assert count_tasks("What is 2 + 2?") == 1
     assert count_tasks("Redact this, classify it, then summarise it and translate it into French.") == 4
     assert count_tasks("Is it positive? Which language is it?") == 2
+
+
+# -- asks first: per-ask tool shortlists (issue 20) -------------------------------------------------------
+def test_example_asks_are_kept_with_a_tool_and_checked():
+    reg = ToolRegistry()
+
+    @reg.tool(examples=["how tall is the tower", " height of a building "])
+    def height(name: str) -> float:
+        """Look up a building's height in metres."""
+        return 1.0
+
+    assert reg.get("height").examples == ("how tall is the tower", "height of a building")
+    with pytest.raises(InvalidInputError, match="examples"):
+        make_tool(_typed_echo, name="x", examples="one string, not a list")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="examples"):
+        make_tool(_typed_echo, name="y", examples=["fine", "  "])
+
+
+def test_steps_beyond_the_asks_are_dropped_unless_a_kept_step_uses_them():
+    from slmkit.plan.planner import _read_steps
+
+    reg = user_registry()
+    text = json.dumps({"steps": [{"tool": "word_count", "args": {"text": "a b"}},
+                                 {"tool": "shout", "args": {"text": "${s3}"}},
+                                 {"tool": "shout", "args": {"text": "unused"}}]})
+    plan, problems = _read_steps(text, "req", "small", ["count the words", "shout it"])
+    # s3 serves no ask and s2 cannot wait for a later step: s3 goes, and validation sends s2 back to the model
+    assert problems == [] and [s.id for s in plan.steps] == ["s1", "s2"]
+    assert any("${s3}" in str(p) for p in validate(plan, reg))
+    text = json.dumps({"steps": [{"tool": "word_count", "args": {"text": "a b"}},
+                                 {"tool": "shout", "args": {"text": "n=${s1}"}},
+                                 {"tool": "shout", "args": {"text": "extra"}},
+                                 {"tool": "explode", "args": {"text": "nobody asked"}}]})
+    plan, problems = _read_steps(text, "req", "small", ["count the words", "shout the count"])
+    assert problems == [] and validate(plan, reg) == []
+    assert [(s.id, s.ask) for s in plan.steps] == [("s1", "count the words"), ("s2", "shout the count")]
+    assert plan.step("s2").depends_on == ["s1"]
+    assert plan.repairs == ["dropped s3 (shout): it serves no ask", "dropped s4 (explode): it serves no ask"]
+
+
+@pytest.fixture
+def currency_tool():
+    """A user tool registered the documented way, removed again so other tests' planners do not see it."""
+    import slmkit.plan
+    from slmkit.plan.tools import user_tools
+
+    @slmkit.plan.tool(examples=["how many dollars is 40 euros", "convert 300 yen into pounds",
+                                "what is this price in Swiss francs"])
+    def convert_currency(amount: float, source: str, target: str) -> float:
+        """Convert an amount of money from one currency into another at today's rate."""
+        return amount * 1.1
+
+    yield "convert_currency"
+    user_tools().remove("convert_currency")
+
+
+def test_a_user_tool_with_example_asks_is_shortlisted_by_meaning(currency_tool):
+    from slmkit.models.llama import schema_grammar
+    from slmkit.plan.runner import Orchestrator
+
+    planner = Orchestrator().planner
+    planner.settings = planner.settings.model_copy(update={"tool_choice": "auto"})
+    asks = ["turn 250 euros into US dollars", "which language is the sentence", "is the review positive"]
+    shortlists = planner.shortlist(asks)
+    assert [sl.names[0] for sl in shortlists] == [currency_tool, "langid", "sentiment"]
+    assert all(len(sl.candidates) == planner.settings.shortlist_k for sl in shortlists)
+    allowed = [planner.allowed(sl) for sl in shortlists]
+    assert allowed[0] == [currency_tool]  # clear enough that the generator does not choose
+    schema = planner.steps_schema([["sentiment", "moderate"], [currency_tool]])
+    items = schema["properties"]["steps"]["prefixItems"]
+    assert len(items) == 2 and [v["properties"]["tool"]["const"] for v in items[0]["anyOf"]] == ["sentiment",
+                                                                                                  "moderate"]
+    grammar = schema_grammar(schema)  # one step per ask, only the shortlisted tools: a small grammar
+    assert "convert_currency" in grammar and "langid" not in grammar and "generate" not in grammar
+    prompt = planner.steps_prompt(["is it positive", "in dollars"], [["sentiment", "moderate"], [currency_tool]])
+    assert "convert_currency(amount: float, source: str, target: str)" in prompt and "langid" not in prompt
+
+
+@pytest.mark.slow
+def test_the_small_planner_uses_a_user_tool_it_shortlisted(currency_tool):
+    from slmkit.plan.runner import Orchestrator
+
+    orc = Orchestrator()
+    plan, planning = orc.plan("How many US dollars are 250 euros, and which language is this: 'Guten Morgen'?",
+                              "small")
+    assert planning.planner == "small" and planning.asks and planning.shortlists
+    assert currency_tool in plan.tools() and all(s.ask for s in plan.steps)
+    step = next(s for s in plan.steps if s.tool == currency_tool)
+    assert step.args["amount"] == 250

@@ -103,19 +103,31 @@ def _trace(run: RunResult) -> None:
 def plan_cmd(
     request: Annotated[str, typer.Argument(help="What you want done, in plain words.")],
     planner: Annotated[str | None, typer.Option("--planner", help="small | large | auto (default: plan.planner).")] = None,
+    tool_choice: Annotated[str | None, typer.Option("--tool-choice", help="all | shortlist | auto | embedding "
+                                                    "(default: plan.tool_choice).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; do not run it.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan, trace and answer as JSON.")] = False,
 ) -> None:
     """Plan a request as a graph of steps (tree), run it with live progress, and print the answer and trace."""
     from slmkit.plan.runner import Orchestrator
 
+    from slmkit.config.plan import TOOL_CHOICES
+
     if planner not in (None, "small", "large", "auto"):
         raise InvalidInputError("--planner is small, large or auto")
+    if tool_choice is not None and tool_choice not in TOOL_CHOICES:
+        raise InvalidInputError(f"--tool-choice is one of {', '.join(TOOL_CHOICES)}")
     orc = Orchestrator()
+    if tool_choice is not None:
+        orc.planner.settings = orc.planner.settings.model_copy(update={"tool_choice": tool_choice})
     with console.status("planning..."):
         plan, planning = orc.plan(request, planner)  # type: ignore[arg-type]
     console.print(f"[dim]planner: {escape(planning.planner)} ({escape(planning.reason)}), "
                   f"{planning.latency_ms:.0f} ms[/dim]")
+    for ask, shortlist, chooser in zip(planning.asks, planning.shortlists, planning.chosen_by, strict=False):
+        offered = ", ".join(f"{c['tool']} {c['score']:.2f}" for c in shortlist["candidates"])
+        console.print(f"[dim]ask: {escape(ask)} -> {escape(offered)} "
+                      f"({'fixed by the shortlist' if chooser == 'shortlist' else 'the generator chose'})[/dim]")
     for line in plan.repairs:
         console.print(f"[dim]repaired: {escape(line)}[/dim]")
     if dry_run:

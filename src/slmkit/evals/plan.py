@@ -2,7 +2,10 @@
 
 For every request the planner's tool set (the distinct tools of the accepted plan) is compared
 with the fixture's expected set: micro precision/recall/F1 over all requests, and the share of
-requests whose set matches exactly. Validity is reported three ways: the plan as first written,
+requests whose set matches exactly. Planning latency is reported per request (p50, p90) with the
+share of asks whose tool the shortlist fixed without the generator choosing. Each planner tier can be
+run under several ``plan.tool_choice`` modes in one run (``all``, the single all-tools call, is the
+baseline the per-ask modes are compared with). Validity is reported three ways: the plan as first written,
 after repair and re-planning on the same tier, and overall (a request nobody could plan becomes a
 one-step ``generate`` plan, counted here as a failure of the planner, not hidden).
 """
@@ -14,11 +17,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from slmkit.config.plan import ToolChoice
 from slmkit.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from slmkit.plan.runner import Orchestrator
 
 
 @dataclass
@@ -39,6 +46,12 @@ class PlannerScore:
     fp: int = 0
     fn: int = 0
     seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds per request
+    generated_tokens: int = 0  # what the generator wrote, all calls: latency without the machine's load
+    asks: int = 0  # asks written (per-ask modes)
+    fixed_by_shortlist: int = 0  # asks whose tool the shortlist chose alone
+    dropped_steps: int = 0  # steps removed because they served no ask
+    steps_without_ask: int = 0  # steps of accepted plans that name no ask (the all-tools baseline's never do)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -61,7 +74,22 @@ class PlannerScore:
                 "exact_tool_set": round(self.exact / n, 3), "valid_as_written": round(self.valid_first / n, 3),
                 "valid_after_repair": round(self.valid_after_repair / n, 3),
                 "fallback_plans": self.fallbacks, "total_seconds": round(self.seconds, 1),
-                "seconds_per_request": round(self.seconds / n, 2)}
+                "seconds_per_request": round(self.seconds / n, 2),
+                "p50_seconds": round(_quantile(self.latencies, 0.5), 2),
+                "p90_seconds": round(_quantile(self.latencies, 0.9), 2),
+                "generated_tokens_per_request": round(self.generated_tokens / n, 1),
+                "asks_fixed_by_shortlist": round(self.fixed_by_shortlist / self.asks, 3) if self.asks else None,
+                "dropped_steps": self.dropped_steps, "steps_without_ask": self.steps_without_ask}
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+ENCODER = "encoder"  # the planner name for tool choice by rule-split asks and the encoder alone
 
 
 def load_collections(path: Path) -> list[str]:
@@ -89,36 +117,83 @@ def load_cases(path: Path) -> list[Case]:
     return cases
 
 
-def evaluate(orchestrator: Any, cases: Sequence[Case], planners: Sequence[str] = ("small", "large"),
-             progress: Callable[[int], None] | None = None) -> list[PlannerScore]:
+def evaluate(orchestrator: Orchestrator, cases: Sequence[Case], planners: Sequence[str] = ("small", "large"),
+             progress: Callable[[int], None] | None = None,
+             tool_choices: Sequence[ToolChoice | None] = (None,)) -> list[PlannerScore]:
+    """Every case planned by every planner tier under every tool-choice mode (None: the configured one)."""
     unknown = sorted({t for c in cases for t in c.tools} - set(orchestrator.registry.names()))
     if unknown:
         raise InvalidInputError(f"the fixture expects tools that are not registered: {unknown}")
     scores = []
-    for planner in planners:
-        score = PlannerScore(planner)
-        for case in cases:
-            started = time.perf_counter()
-            plan, planning = orchestrator.plan(case.request, planner)
-            seconds = time.perf_counter() - started
-            predicted = set() if planning.planner == "fallback" else set(plan.tools())
-            expected = set(case.tools)
-            score.requests += 1
-            score.seconds += seconds
-            score.valid_first += bool(planning.attempts and planning.attempts[0].valid_as_written)
-            score.valid_after_repair += planning.planner != "fallback"
-            score.fallbacks += planning.planner == "fallback"
-            score.exact += predicted == expected
-            score.tp += len(predicted & expected)
-            score.fp += len(predicted - expected)
-            score.fn += len(expected - predicted)
-            score.rows.append({"request": case.request, "expected": sorted(expected), "predicted": sorted(predicted),
-                               "seconds": round(seconds, 2), "planning": planning.to_dict(),
-                               "plan": plan.to_dict()})
-            if progress is not None:
-                progress(1)
+    settings = orchestrator.planner.settings
+    configured = settings.tool_choice
+    for planner, choice in [(p, c) for p in planners for c in tool_choices]:
+        if planner == ENCODER and choice != tool_choices[0]:
+            continue  # the encoder's choice does not depend on the generator's tool-choice mode
+        score = PlannerScore(planner if choice is None or planner == ENCODER else f"{planner}/{choice}")
+        settings.tool_choice = choice or configured
+        try:
+            for case in cases:
+                _score_case(orchestrator, case, planner, score)
+                if progress is not None:
+                    progress(1)
+        finally:
+            settings.tool_choice = configured
         scores.append(score)
     return scores
+
+
+def _score_case(orchestrator: Orchestrator, case: Case, planner: str, score: PlannerScore) -> None:
+    if planner == ENCODER:
+        return _score_encoder(orchestrator, case, score)
+    started = time.perf_counter()
+    plan, planning = orchestrator.plan(case.request, planner)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - started
+    predicted = set() if planning.planner == "fallback" else set(plan.tools())
+    expected = set(case.tools)
+    score.requests += 1
+    score.seconds += seconds
+    score.latencies.append(seconds)
+    score.generated_tokens += planning.generated_tokens
+    score.asks += len(planning.chosen_by)
+    score.fixed_by_shortlist += planning.chosen_by.count("shortlist")
+    score.dropped_steps += sum("serves no ask" in r for r in plan.repairs)
+    score.steps_without_ask += 0 if planning.planner == "fallback" else sum(s.ask is None for s in plan.steps)
+    score.valid_first += bool(planning.attempts and planning.attempts[0].valid_as_written)
+    score.valid_after_repair += planning.planner != "fallback"
+    score.fallbacks += planning.planner == "fallback"
+    score.exact += predicted == expected
+    score.tp += len(predicted & expected)
+    score.fp += len(predicted - expected)
+    score.fn += len(expected - predicted)
+    score.rows.append({"request": case.request, "expected": sorted(expected), "predicted": sorted(predicted),
+                       "seconds": round(seconds, 2), "planning": planning.to_dict(),
+                       "plan": plan.to_dict()})
+
+
+def _score_encoder(orchestrator: Orchestrator, case: Case, score: PlannerScore) -> None:
+    """No generator at all: asks split by rule, each given its most similar tool. Measures how much of
+    tool choice the encoder does alone (the generator is still needed for the arguments)."""
+    from slmkit.plan.planner import split_asks
+
+    started = time.perf_counter()
+    shortlists = orchestrator.planner.shortlist(split_asks(case.request))
+    seconds = time.perf_counter() - started
+    predicted = {sl.names[0] for sl in shortlists if sl.names}
+    expected = set(case.tools)
+    score.requests += 1
+    score.seconds += seconds
+    score.latencies.append(seconds)
+    score.asks += len(shortlists)
+    score.fixed_by_shortlist += len(shortlists)
+    score.valid_first += 1
+    score.valid_after_repair += 1
+    score.exact += predicted == expected
+    score.tp += len(predicted & expected)
+    score.fp += len(predicted - expected)
+    score.fn += len(expected - predicted)
+    score.rows.append({"request": case.request, "expected": sorted(expected), "predicted": sorted(predicted),
+                       "seconds": round(seconds, 4), "shortlists": [sl.to_dict() for sl in shortlists]})
 
 
 def write_report(scores: Sequence[PlannerScore], out: Path) -> None:
@@ -132,7 +207,8 @@ def print_report(scores: Sequence[PlannerScore], console: Any) -> None:
 
     table = Table(title="planner tool selection")
     cols = ["planner", "requests", "tool_precision", "tool_recall", "tool_f1", "exact_tool_set", "valid_as_written",
-            "valid_after_repair", "fallback_plans", "total_seconds", "seconds_per_request"]
+            "valid_after_repair", "fallback_plans", "steps_without_ask", "asks_fixed_by_shortlist", "p50_seconds",
+            "p90_seconds", "generated_tokens_per_request"]
     for c in cols:
         table.add_column(c.replace("_", " "), justify="left" if c == "planner" else "right")
     for s in scores:
@@ -166,4 +242,4 @@ def plot_report(scores: Sequence[PlannerScore], path: Path) -> Path:
     return path
 
 
-__all__ = ["Case", "PlannerScore", "plot_report", "evaluate", "load_cases", "print_report", "write_report"]
+__all__ = ["ENCODER", "Case", "PlannerScore", "plot_report", "evaluate", "load_cases", "print_report", "write_report"]

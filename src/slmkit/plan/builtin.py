@@ -118,55 +118,73 @@ def builtin_tools(slm: SLM | None = None, router: Router | None = None, data_dir
     reg = ToolRegistry()
     skill = _skill_account
 
-    @reg.tool(account=skill("sentiment"), timeout_s=30)
+    @reg.tool(account=skill("sentiment"), timeout_s=30,
+              examples=["is this review positive or negative", "what is the tone of this feedback",
+                        "does the writer like the product"])
     def sentiment(text: str) -> Sentiment:
         """Is the text positive or negative (reviews, feedback, messages)."""
         r = crew.slm.sentiment(text)
         return Sentiment(label=r.label, score=r.score)
 
-    @reg.tool(account=skill("classify"), timeout_s=30)
+    @reg.tool(account=skill("classify"), timeout_s=30,
+              examples=["sort this ticket into one of these categories", "which topic does this headline belong to",
+                        "label the intent of this message"])
     def classify(text: str, labels: list[str] | dict[str, str]) -> Label:
         """Pick the best of the given labels for a text (topic, intent, department); labels may map to descriptions."""
         r = crew.slm.classify(text, labels=labels)
         return Label(label=r.label, top=r.top, score=r.score)
 
-    @reg.tool(account=skill("entities"), timeout_s=30)
+    @reg.tool(account=skill("entities"), timeout_s=30,
+              examples=["which people, places and companies are named", "list the organisations and dates mentioned",
+                        "find the names of persons in this article"])
     def entities(text: str) -> Spans:
         """Find named entities: people, places, organisations, dates, amounts."""
         found = [Span(text=e.text, label=e.label, start=e.start, end=e.end) for e in crew.slm.entities(text)]
         return Spans(spans=found, count=len(found))
 
-    @reg.tool(account=skill("pii"), timeout_s=30)
+    @reg.tool(account=skill("pii"), timeout_s=30,
+              examples=["does this text contain personal data", "find the e-mail addresses and phone numbers",
+                        "spot any private details such as card numbers"])
     def pii(text: str) -> Spans:
         """Find personal data: names, e-mails, phones, card numbers, IBANs, addresses, IDs."""
         found = [Span(text=p.text, label=p.type, start=p.start, end=p.end) for p in crew.slm.pii(text)]
         return Spans(spans=found, count=len(found))
 
-    @reg.tool(account=skill("redact"), timeout_s=30)
+    @reg.tool(account=skill("redact"), timeout_s=30,
+              examples=["remove the personal details from this note", "anonymise the message before sharing it",
+                        "mask names and numbers in the text"])
     def redact(text: str, mode: Literal["mask", "hash"] = "mask") -> Redacted:
         """Replace personal data in a text with placeholders such as [PERSON_1]."""
         r = crew.slm.redact(text, mode=mode)
         return Redacted(text=r.text, replaced=[kind for kind, _ in r.replacements])
 
-    @reg.tool(account=skill("moderate"), timeout_s=30)
+    @reg.tool(account=skill("moderate"), timeout_s=30,
+              examples=["is this comment offensive or hateful", "check the post for insults or threats",
+                        "does this message try to override the instructions"])
     def moderate(text: str) -> Moderation:
         """Score a text for toxicity, abuse and prompt injection."""
         r = crew.slm.moderate(text)
         return Moderation(flagged=r.flagged, score=r.score, categories=[c for c, _ in r.categories],
                           injection=bool(r.injection and r.injection.detected))
 
-    @reg.tool(account=skill("langid"), timeout_s=30)
+    @reg.tool(account=skill("langid"), timeout_s=30,
+              examples=["which language is this written in", "detect the language of the sentence",
+                        "is this text French or Spanish"])
     def langid(text: str) -> Language:
         """Which language a text is written in."""
         r = crew.slm.langid(text)
         return Language(lang=r.lang, score=r.score)
 
-    @reg.tool(account=skill("summarize"), timeout_s=180, retries=1)
+    @reg.tool(account=skill("summarize"), timeout_s=180, retries=1,
+              examples=["summarise this text in one sentence", "give me the gist of the report",
+                        "make this long message shorter"])
     def summarize(text: str, max_words: int = 60) -> Text:
         """Summarise a text in at most max_words words."""
         return Text(text=crew.slm.summarize(text, max_words=max_words).text)
 
-    @reg.tool(account=skill("extract"), timeout_s=180)
+    @reg.tool(account=skill("extract"), timeout_s=180,
+              examples=["pull the invoice number and date out of the e-mail",
+                        "get the name and address fields from this form", "read the price and quantity from the order"])
     def extract(text: str, fields: list[str]) -> Extracted:
         """Pull the named fields out of a text as JSON (names, dates, amounts, order numbers...)."""
         if not fields:
@@ -175,38 +193,53 @@ def builtin_tools(slm: SLM | None = None, router: Router | None = None, data_dir
                   "required": list(fields)}
         return Extracted(data=crew.slm.extract(text, schema=schema).data)
 
-    @reg.tool(account=skill("rerank"), timeout_s=30)
+    @reg.tool(account=skill("rerank"), timeout_s=30,
+              examples=["order these passages by how well they answer the question",
+                        "which of these snippets best matches the query", "sort the search results by relevance"])
     def rerank(query: str, passages: list[str], top_k: int = 3) -> Ranked:
         """Order passages by how well they answer a query; keep the best top_k."""
         ranked = crew.slm.rerank(query, passages, top_k=top_k)
         return Ranked(passages=[r.text for r in ranked], scores=[r.score for r in ranked])
 
-    @reg.tool(account=skill("search"), timeout_s=60)
+    @reg.tool(account=skill("search"), timeout_s=60,
+              examples=["search the handbook collection for the travel rules",
+                        "look up passages about holidays in the documents", "find what the docs say about expenses"])
     def search(query: str, collection: str, k: int = 4) -> Passages:
         """Search an ingested document collection; returns the best passages with their sources."""
         hits = crew.retriever(collection).search(query, k, "rerank")
         found = [Passage(source=h.source, text=h.chunk.text, score=h.score) for h in hits]
         return Passages(passages=found, text="\n\n".join(f"[{p.source}] {p.text}" for p in found))
 
-    @reg.tool(account=skill("ask_docs"), timeout_s=180)
+    @reg.tool(account=skill("ask_docs"), timeout_s=180,
+              examples=["answer from the manuals collection: how do I install it",
+                        "what does the policy document say about remote work",
+                        "ask the documentation how the export works"])
     def ask_docs(question: str, collection: str) -> DocAnswer:
         """Answer a question from an ingested document collection, with citations."""
         a = crew.answerer(collection).ask(question)
         return DocAnswer(text=a.text, found=a.found, citations=[f"{c.source}#{c.chunk}" for c in a.citations])
 
     @reg.tool(account=lambda out: (out["tier"], out["cost_usd"]), timeout_s=300, retries=1,
-              fallback=("generate", {"tier": "small"}))
+              fallback=("generate", {"tier": "small"}),
+              examples=["write a short e-mail to a colleague", "translate this sentence into French",
+                        "explain what inflation is in plain words", "plan a weekend itinerary",
+                        "suggest ideas for a party", "come up with names for a new shop",
+                        "draft an announcement for the team", "describe a product for an online store"])
     def generate(prompt: str, tier: Literal["auto", "small", "large"] = "auto", max_tokens: int = 256) -> Generated:
         """Write text with a language model: drafts, plans, explanations, translations, answers from knowledge."""
         return crew.generate(prompt, tier, max_tokens)
 
-    @reg.tool(account=skill("calculate"), timeout_s=5)
+    @reg.tool(account=skill("calculate"), timeout_s=5,
+              examples=["what is 15% of 80", "how many hours are in three weeks", "add the tax to this amount",
+                        "divide the total by the number of people"])
     def calculate(expression: str) -> Number:
         """Evaluate arithmetic such as (120 * 0.85) / 3 (+ - * / // % ** and parentheses)."""
         value = safe_eval(expression)
         return Number(value=value, text=f"{value:g}")
 
-    @reg.tool(account=skill("enqueue"), timeout_s=30)
+    @reg.tool(account=skill("enqueue"), timeout_s=30,
+              examples=["file this ticket in the support queue", "send it to the billing department's inbox",
+                        "put the message in the sales queue"])
     def enqueue(queue: str, text: str) -> Queued:
         """File a text in a named work queue (a department's inbox) on this machine."""
         item = Queues(data_dir / "queues.sqlite3" if data_dir else None).put(queue, text)

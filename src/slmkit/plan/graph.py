@@ -28,6 +28,7 @@ class Step:
     timeout_s: float | None = None  # None: the tool's, else the executor's default
     retries: int | None = None
     fallback: dict[str, Any] | None = None  # {"tool": name, "args": {...}} run when every attempt failed
+    ask: str | None = None  # the part of the request this step serves (planned steps); None in workflows
 
     def references(self) -> set[str]:
         """The step ids (and ``input``) this step's arguments read from."""
@@ -35,7 +36,7 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "tool": self.tool, "args": self.args, "depends_on": self.depends_on}
-        for key in ("timeout_s", "retries", "fallback"):
+        for key in ("timeout_s", "retries", "fallback", "ask"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -103,7 +104,8 @@ def parse(data: Any, request: str = "", source: str = "") -> tuple[Plan | None, 
         steps.append(Step(id=str(item.get("id") or f"s{n}"), tool=str(item.get("tool") or ""), args=args,
                           depends_on=[str(d) for d in deps] if isinstance(deps, list) else [],
                           timeout_s=item.get("timeout_s"), retries=item.get("retries"),
-                          fallback=item.get("fallback")))
+                          fallback=item.get("fallback"),
+                          ask=item["ask"] if isinstance(item.get("ask"), str) else None))
     return Plan(steps, request=request, source=source), problems
 
 
@@ -176,7 +178,7 @@ def repair(plan: Plan, registry: ToolRegistry) -> Plan:
     renamed: dict[str, str] = {}
     offered = registry.names(offered=True)
     for n, s in enumerate(plan.steps, 1):
-        s = Step(s.id, s.tool, dict(s.args), list(s.depends_on), s.timeout_s, s.retries, s.fallback)
+        s = Step(s.id, s.tool, dict(s.args), list(s.depends_on), s.timeout_s, s.retries, s.fallback, s.ask)
         if not _ID.match(s.id) or s.id in seen or s.id == "input":
             new = f"s{n}" if f"s{n}" not in seen else f"step{n}"
             repairs.append(f"step {s.id!r} renamed {new!r}")
@@ -219,6 +221,20 @@ def repair(plan: Plan, registry: ToolRegistry) -> Plan:
         s.depends_on = kept
         earlier.add(s.id)
     return Plan(steps, request=plan.request, source=plan.source, repairs=repairs)
+
+
+def drop_unserving(plan: Plan) -> Plan:
+    """The plan without steps that serve no ask: a step is kept when it names an ask or a kept step
+    uses its output. Over-planning (a tool nobody asked for) ends here rather than in the run."""
+    needed = {s.id for s in plan.steps if s.ask is not None}
+    for s in plan.steps:
+        if s.id in needed:
+            needed |= ancestors(plan, s.id)
+    dropped = [s for s in plan.steps if s.id not in needed]
+    if not dropped:
+        return plan
+    repairs = [*plan.repairs, *(f"dropped {s.id} ({s.tool}): it serves no ask" for s in dropped)]
+    return Plan([s for s in plan.steps if s.id in needed], request=plan.request, source=plan.source, repairs=repairs)
 
 
 # -- resolving references at run time ---------------------------------------------------------------

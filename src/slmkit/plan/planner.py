@@ -1,8 +1,17 @@
 """The planner: a generator writes the step graph under a grammar, then it is checked and mended.
 
+Asks first (``plan.tool_choice`` shortlist, auto, embedding): the generator lists the separate asks
+in the request under a small grammar; each ask gets a shortlist of tools by embedding similarity to
+the tools' descriptions and example asks (``shortlist``); then the generator writes exactly one step
+per ask, its tool constrained to that ask's shortlist (in ``auto`` a clear winner is fixed and the
+generator only fills in the arguments). A step therefore always names the ask it serves, the
+grammar and the prompt hold only the shortlisted tools, and the step text carries no ids or
+dependency lists (ids follow the asks' order; dependencies are read from the ``${s1}`` references).
+``all`` is the earlier single call that offers every tool, kept as the baseline it is measured against.
+
 The grammar is built from the registry: every step is one of the tools with that tool's
-argument schema, and ids come from a fixed set, so the model cannot name a tool that does
-not exist or pass an argument of the wrong type. What a grammar cannot enforce (references
+argument schema, so the model cannot name a tool that does not exist or pass an argument
+of the wrong type. What a grammar cannot enforce (references
 to earlier steps, missing dependencies, cycles) is checked by ``graph.validate``: mended by
 ``graph.repair`` where no judgement is needed, otherwise sent back to the model with the
 complaints, a bounded number of times. In ``auto`` the large tier plans requests that look
@@ -17,16 +26,20 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slmkit.config import get_settings
 from slmkit.config.plan import PlannerChoice, PlanSettings
 from slmkit.errors import InvalidInputError, SlmkitError
-from slmkit.plan.graph import Plan, Problem, Step, parse, repair, validate
+from slmkit.plan.graph import Plan, Problem, Step, drop_unserving, parse, repair, validate
+from slmkit.plan.shortlist import Shortlist, Shortlister
 from slmkit.plan.tools import Tool, ToolRegistry
 from slmkit.rag.index import Index
 from slmkit.rag.ingest import default_index_path
 from slmkit.router.router import Router
+
+if TYPE_CHECKING:
+    from slmkit.api import SLM
 
 _RULES = """You plan how to carry out a user's request with tools. First list the separate asks in the request \
 ("asks", a few words each). Then write the fewest steps that cover every ask (usually 1 to 5); each step calls \
@@ -66,6 +79,16 @@ _EXAMPLES = [
        "depends_on": []}]),
 ]
 
+_ASK_RULES = """You plan how to carry out a user's request with tools, in two turns. First split the request into \
+its separate asks: an ask is one thing the user wants found out or done, in a few words that say what to do (not the \
+text it is done to), in the order the request gives them. One ask per thing wanted: none the request does not make, \
+and none for writing the final answer.
+
+Then, given the tools that may serve each ask, write one step per ask, in the same order: step k serves ask k and \
+calls one of the tools listed for that ask. Copy the text a tool must work on into its args. A step can use an \
+earlier step's output by writing ${s1} (the output as text) or ${s1.field} (a field listed after -> for that \
+step's tool) in its args. Use generate only for writing or knowledge no other tool covers."""
+
 _SEPARATORS = re.compile(r",\s+(?:and\s+|then\s+)?|\s+and\s+(?:then\s+)?|;\s*|\.\s+(?=[A-Z])|\s+then\s+|\?\s+",
                          re.IGNORECASE)
 
@@ -79,23 +102,51 @@ class Attempt:
     latency_ms: float = 0.0
     cost_usd: float = 0.0
     error: str | None = None  # the tier failed to answer at all
+    # what the generator read and wrote: the load-independent side of planning latency
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass
 class Planning:
     planner: str  # the tier that wrote the accepted plan, or "fallback"
     reason: str
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)  # the calls that wrote steps
     latency_ms: float = 0.0
+    tool_choice: str = "all"
+    asks: list[str] = field(default_factory=list)
+    shortlists: list[dict[str, Any]] = field(default_factory=list)  # per ask: the candidate tools and scores
+    chosen_by: list[str] = field(default_factory=list)  # per ask: "shortlist" (fixed) or "generator"
+    asks_ms: float = 0.0  # writing the asks (the first call)
+    asks_tokens: tuple[int, int] = (0, 0)  # that call's prompt and completion tokens
+    shortlist_ms: float = 0.0
 
     @property
     def cost_usd(self) -> float:
         return sum(a.cost_usd for a in self.attempts)
 
+    @property
+    def generated_tokens(self) -> int:
+        """Tokens the generator wrote for this plan, every call and attempt included."""
+        return self.asks_tokens[1] + sum(a.completion_tokens for a in self.attempts)
+
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {**asdict(self), "cost_usd": self.cost_usd}
+        return {**asdict(self), "cost_usd": self.cost_usd, "generated_tokens": self.generated_tokens}
+
+
+# A quoted passage ('...' or "..."; an apostrophe inside a word does not end it): what a tool works on,
+# never an ask, so rule-based splitting replaces it first.
+_QUOTED = re.compile(r"""(?<![\w])(['"\u2018\u201c])(?:(?!\1).|\1(?=\w))+\1(?![\w])""")
+
+
+def split_asks(request: str) -> list[str]:
+    """The asks by rule (clauses between commas, 'and', 'then', ';' and sentence ends, quoted text
+    left out): how far tool choice gets with no generator at all (``slmkit eval plan --planners encoder``)."""
+    text = _QUOTED.sub("the text", request)
+    parts = [p.strip(" .?!:") for p in _SEPARATORS.split(text)]
+    return [p for p in parts if len(p.split()) >= 2] or [text.strip()]
 
 
 def count_tasks(request: str) -> int:
@@ -106,10 +157,12 @@ def count_tasks(request: str) -> int:
 
 class Planner:
     def __init__(self, registry: ToolRegistry, router: Router | None = None,
-                 settings: PlanSettings | None = None) -> None:
+                 settings: PlanSettings | None = None, slm: SLM | None = None) -> None:
         self.registry = registry
         self.settings = settings or get_settings().plan
         self._router = router
+        self._slm = slm
+        self._shortlister: Shortlister | None = None
         self._schema: dict[str, Any] | None = None
         self._collections: list[str] | None = None  # declared; None: read from the index
         self._schema_key: tuple[str, ...] = ()
@@ -120,8 +173,18 @@ class Planner:
             self._router = Router()
         return self._router
 
+    @property
+    def shortlister(self) -> Shortlister:
+        if self._shortlister is None:
+            if self._slm is None:
+                from slmkit.api import SLM
+
+                self._slm = SLM()
+            self._shortlister = Shortlister(self._slm.encoder(self.settings.shortlist_model or self._slm.embed_model))
+        return self._shortlister
+
     def warm_up(self, planner: PlannerChoice | None = None) -> Planner:
-        """Load the planner tier(s) and compile the plan grammar once."""
+        """Load the planner tier(s) and the shortlist's encoder, and compile the fixed grammars once."""
         s = self.router.settings
         names = {"small": [s.small_tier], "large": [s.large_tier]}.get(planner or self.settings.planner,
                                                                        [s.small_tier, s.large_tier])
@@ -129,7 +192,10 @@ class Planner:
             tier = self.router.tier(name).warm_up()
             generator = getattr(tier, "_generator", None)
             if generator is not None:
-                generator.check_json_schema(self.schema())
+                generator.check_json_schema(self.schema() if self.settings.tool_choice == "all"
+                                            else self.asks_schema())
+        if self.settings.tool_choice != "all":
+            self.shortlister.rank(["warm up"], self.offered(), self.settings.shortlist_k)
         return self
 
     # -- the contract --------------------------------------------------------------------------
@@ -140,8 +206,10 @@ class Planner:
         choice = planner or self.settings.planner
         tiers, reason = self._tiers(request, choice)
         planning = Planning(planner="", reason=reason)
+        planning.tool_choice = self.settings.tool_choice
         for tier in tiers:
-            plan = self._plan_on(tier, request, planning)
+            plan = (self._plan_on(tier, request, planning) if self.settings.tool_choice == "all"
+                    else self._plan_by_asks(tier, request, planning))
             if plan is not None:
                 planning.planner = tier
                 planning.latency_ms = 1000 * (time.perf_counter() - started)
@@ -165,22 +233,30 @@ class Planner:
             return [s.large_tier], f"{tasks} separate asks >= {self.settings.hard_request_tasks}: the large tier plans"
         return [s.small_tier, s.large_tier], f"{tasks} separate ask(s): the small tier plans"
 
-    def _plan_on(self, tier: str, request: str, planning: Planning) -> Plan | None:
-        messages = self.messages(request)
+    def _plan_on(self, tier: str, request: str, planning: Planning,
+                 messages: list[dict[str, str]] | None = None, schema: dict[str, Any] | None = None,
+                 asks: list[str] | None = None) -> Plan | None:
+        """Steps from ``tier``: written, validated, mended, re-planned with the complaints. Without
+        ``asks`` this is the single all-tools call; with them, the per-ask call ``_plan_by_asks`` set up."""
+        first = messages if messages is not None else self.messages(request)
+        schema = schema if schema is not None else self.schema()
+        messages = first
         for _ in range(1 + self.settings.replans):
             t0 = time.perf_counter()
             attempt = Attempt(tier=tier, valid_as_written=False)
             planning.attempts.append(attempt)
             try:
-                routed = self.router.run(messages, tier=tier, json_schema=self.schema(),
+                routed = self.router.run(messages, tier=tier, json_schema=schema,
                                          max_tokens=self.settings.plan_max_tokens)
                 attempt.cost_usd = routed.decision.cost
                 text = routed.answer.completion.text
+                attempt.prompt_tokens = routed.answer.completion.prompt_tokens
+                attempt.completion_tokens = routed.answer.completion.completion_tokens
             except SlmkitError as exc:
                 attempt.error = str(exc)
                 attempt.latency_ms = 1000 * (time.perf_counter() - t0)
                 return None  # the tier itself is unavailable: retrying it will not help
-            plan, problems = _read(text, request, tier)
+            plan, problems = _read(text, request, tier) if asks is None else _read_steps(text, request, tier, asks)
             if plan is not None and not problems:
                 problems = validate(plan, self.registry, max_steps=self.settings.max_steps)
                 attempt.valid_as_written = not problems
@@ -195,12 +271,111 @@ class Planner:
             # The rejected plan goes back shortened: one that ran into max_tokens would otherwise
             # leave no room in the context for the corrected one.
             shown = text if len(text) <= 1200 else text[:1200] + " ..."
-            messages = [*self.messages(request), {"role": "assistant", "content": shown},
+            messages = [*first, {"role": "assistant", "content": shown},
                         {"role": "user", "content": "That plan cannot run: " + "; ".join(attempt.problems)
                          + ". Write a corrected, shorter plan."}]
         return None
 
+    def _plan_by_asks(self, tier: str, request: str, planning: Planning) -> Plan | None:
+        """Asks first, a shortlist per ask, then one step per ask under a grammar holding only those tools."""
+        t0 = time.perf_counter()
+        messages = self.asks_messages(request)
+        try:
+            routed = self.router.run(messages, tier=tier, json_schema=self.asks_schema(),
+                                     max_tokens=self.settings.asks_max_tokens)
+        except SlmkitError as exc:
+            planning.attempts.append(Attempt(tier=tier, valid_as_written=False, error=str(exc),
+                                             latency_ms=1000 * (time.perf_counter() - t0)))
+            return None  # the tier itself is unavailable
+        text = routed.answer.completion.text
+        asks = _read_asks(text, self.settings.max_steps) or [request]
+        planning.asks_ms = 1000 * (time.perf_counter() - t0)
+        planning.asks_tokens = (routed.answer.completion.prompt_tokens, routed.answer.completion.completion_tokens)
+        planning.asks = asks
+        t1 = time.perf_counter()
+        shortlists = self.shortlist(asks)
+        allowed = [self.allowed(sl) for sl in shortlists]
+        planning.shortlist_ms = 1000 * (time.perf_counter() - t1)
+        planning.shortlists = [sl.to_dict() for sl in shortlists]
+        planning.chosen_by = ["shortlist" if len(a) == 1 else "generator" for a in allowed]
+        # The asks as the model wrote them: the second call's prompt then repeats the first call's tokens,
+        # and the generator's cache of them is reused instead of read again.
+        written = text if _read_asks(text, self.settings.max_steps) == asks else json.dumps({"asks": asks},
+                                                                                            ensure_ascii=False)
+        steps_messages = [*messages, {"role": "assistant", "content": written},
+                          {"role": "user", "content": self.steps_prompt(asks, allowed)}]
+        return self._plan_on(tier, request, planning, steps_messages, self.steps_schema(allowed), asks)
+
+    def shortlist(self, asks: list[str]) -> list[Shortlist]:
+        """Each ask's nearest tools among those offered, best first."""
+        return self.shortlister.rank(asks, self.offered(), self.settings.shortlist_k)
+
+    def allowed(self, shortlist: Shortlist) -> list[str]:
+        """The tools the generator may use for one ask: one when the shortlist decides alone."""
+        names = shortlist.names
+        choice = self.settings.tool_choice
+        if not names:
+            return [t.name for t in self.offered()]
+        if choice == "embedding":
+            return names[:1]
+        if choice == "auto" and shortlist.candidates[0].score >= self.settings.clear_score \
+                and shortlist.margin >= self.settings.clear_margin:
+            return names[:1]
+        return names
+
     # -- prompt and grammar ------------------------------------------------------------------------
+    def asks_messages(self, request: str) -> list[dict[str, str]]:
+        """The first call: the request's asks. Its messages start every per-ask planning prompt, so the
+        model's cache of them serves the second call and the next request alike."""
+        messages = [{"role": "system", "content": _ASK_RULES}]
+        for (ask, _steps), asks in zip(_EXAMPLES, _ASKS, strict=True):
+            messages += [{"role": "user", "content": f"Request: {ask}"},
+                         {"role": "assistant", "content": json.dumps({"asks": asks}, ensure_ascii=False)}]
+        return [*messages, {"role": "user", "content": f"Request: {request}"}]
+
+    def asks_schema(self) -> dict[str, Any]:
+        return {"type": "object",
+                "properties": {"asks": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                                        "maxItems": self.settings.max_steps}},
+                "required": ["asks"], "additionalProperties": False}
+
+    def steps_prompt(self, asks: list[str], allowed: list[list[str]]) -> str:
+        lines = ["Tools:"]
+        collections = self.collections()
+        used = list(dict.fromkeys(name for names in allowed for name in names))
+        for name in used:
+            t = self.registry.get(name)
+            fields = list(t.output_schema().get("properties", {}))
+            lines.append(f"- {t.signature()} -> {{{', '.join(fields)}}}: {t.description}")
+        if collections and any(_takes_collection(self.registry.get(n)) for n in used):
+            lines.append(f"Document collections: {', '.join(collections)}.")
+        lines.append("")
+        for k, (ask, names) in enumerate(zip(asks, allowed, strict=True), 1):
+            lines.append(f"Ask {k} ({ask}): {' or '.join(names)}")
+        return "\n".join([*lines, "", "Write the steps."])
+
+    def steps_schema(self, allowed: list[list[str]]) -> dict[str, Any]:
+        """Exactly one step per ask, in order, each one of its ask's tools with that tool's arguments.
+        No ids or dependency lists to write: ids follow the order, dependencies the references."""
+        collections = self.collections()
+        items = []
+        for names in allowed:
+            variants = [{"type": "object",
+                         "properties": {"tool": {"const": n},
+                                        "args": self._args_schema(self.registry.get(n), collections)},
+                         "required": ["tool", "args"], "additionalProperties": False} for n in names]
+            items.append(variants[0] if len(variants) == 1 else {"anyOf": variants})
+        return {"type": "object", "properties": {"steps": {"type": "array", "prefixItems": items}},
+                "required": ["steps"], "additionalProperties": False}
+
+    @staticmethod
+    def _args_schema(tool: Tool, collections: list[str]) -> dict[str, Any]:
+        args = tool.input_schema()
+        args.pop("description", None)
+        if _takes_collection(tool):  # only a collection that exists can be named
+            args["properties"]["collection"] = {"enum": collections}
+        return args
+
     def messages(self, request: str) -> list[dict[str, str]]:
         lines = [_RULES, "", "Tools:"]
         collections = self.collections()
@@ -250,10 +425,7 @@ class Planner:
             ids = [f"s{i}" for i in range(1, self.settings.max_steps + 1)]
             variants = []
             for t in self.offered(collections):
-                args = t.input_schema()
-                args.pop("description", None)
-                if _takes_collection(t):  # only a collection that exists can be named
-                    args["properties"]["collection"] = {"enum": collections}
+                args = self._args_schema(t, collections)
                 variants.append({
                     "type": "object",
                     "properties": {"id": {"enum": ids}, "tool": {"const": t.name}, "args": args,
@@ -283,3 +455,40 @@ def _read(text: str, request: str, tier: str) -> tuple[Plan | None, list[Problem
     except json.JSONDecodeError as exc:  # cut off by max_tokens, most often
         return None, [Problem(None, f"the plan is not complete JSON ({exc.msg} at {exc.pos})")]
     return parse(data, request=request, source=tier)
+
+
+def _read_asks(text: str, limit: int) -> list[str]:
+    """The asks the first call wrote; empty when it wrote none readable (a remote tier may ignore the schema)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    asks = data.get("asks") if isinstance(data, dict) else None
+    if not isinstance(asks, list):
+        return []
+    return [a.strip() for a in asks if isinstance(a, str) and a.strip()][:limit]
+
+
+def _read_steps(text: str, request: str, tier: str, asks: list[str]) -> tuple[Plan | None, list[Problem]]:
+    """Per-ask steps -> a plan: step k is ``s{k}`` and serves ask k; its dependencies are the steps its
+    arguments reference. Steps beyond the asks (a tier not held to the grammar) serve none and go."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [Problem(None, f"the plan is not complete JSON ({exc.msg} at {exc.pos})")]
+    raw = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        return None, [Problem(None, "a plan needs a non-empty list of steps")]
+    items = []
+    for k, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            return None, [Problem(None, f"step {k} is not an object")]
+        items.append({"id": f"s{k}", "tool": item.get("tool"), "args": item.get("args") or {},
+                      "depends_on": [], **({"ask": asks[k - 1]} if k <= len(asks) else {})})
+    plan, problems = parse(items, request=request, source=tier)
+    if plan is None:
+        return None, problems
+    ids = [s.id for s in plan.steps]
+    for n, step in enumerate(plan.steps):
+        step.depends_on = [i for i in ids[:n] if i in step.references()]
+    return drop_unserving(plan), problems

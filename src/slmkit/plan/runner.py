@@ -33,9 +33,13 @@ class Orchestrator:
         ``settings`` is a whole ``slmkit.config.Settings`` (default: the process-wide one)."""
         self.config = settings or get_settings()
         self.settings: PlanSettings = self.config.plan
+        if slm is None:  # one crew for the tools and the planner's shortlist: the encoder loads once
+            from slmkit.api import SLM
+
+            slm = SLM(self.config.embed_model)
         registry = builtin_tools(slm, router, data_dir=self.config.data_dir).merged(user_tools())
         self.registry = registry.merged(tools) if tools is not None else registry
-        self.planner = Planner(self.registry, router, self.settings)
+        self.planner = Planner(self.registry, router, self.settings, slm=slm)
 
     def warm_up(self, planner: PlannerChoice | None = None) -> Orchestrator:
         self.planner.warm_up(planner)

@@ -15,7 +15,7 @@ executor can check what a tool was given and what it gave back.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
@@ -40,6 +40,9 @@ class Tool:
     # The step that replaces this one when it keeps failing: (tool name, argument overrides).
     fallback: tuple[str, dict[str, Any]] | None = None
     hidden: bool = False  # registered and runnable, but not offered to the planner
+    # A few asks this tool serves, in users' words: the planner shortlists tools for an ask by
+    # similarity to these and the description (plan/shortlist.py).
+    examples: tuple[str, ...] = ()
     # Reports which tier or model ran the call and what it cost, from the raw output.
     account: Callable[[Any], tuple[str, float]] | None = None
 
@@ -94,15 +97,23 @@ class ToolRegistry:
 
     def tool(self, fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
              timeout_s: float | None = None, retries: int = 0, fallback: tuple[str, dict[str, Any]] | None = None,
-             hidden: bool = False, account: Callable[[Any], tuple[str, float]] | None = None) -> Any:
-        """Register a function (used bare as ``@registry.tool`` or with options)."""
+             hidden: bool = False, account: Callable[[Any], tuple[str, float]] | None = None,
+             examples: Sequence[str] = ()) -> Any:
+        """Register a function (used bare as ``@registry.tool`` or with options); ``examples`` are a few
+        asks the tool serves, in users' words, which the planner's shortlist compares requests with."""
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
             self.add(make_tool(f, name=name, description=description, timeout_s=timeout_s, retries=retries,
-                               fallback=fallback, hidden=hidden, account=account))
+                               fallback=fallback, hidden=hidden, account=account, examples=examples))
             return f
 
         return register(fn) if fn is not None else register
+
+    def remove(self, name: str) -> Tool:
+        """Unregister a tool (a process-wide user tool that should no longer be offered)."""
+        tool = self.get(name)
+        del self._tools[name]
+        return tool
 
     def get(self, name: str) -> Tool:
         try:
@@ -131,9 +142,12 @@ class ToolRegistry:
 
 def make_tool(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
               timeout_s: float | None = None, retries: int = 0, fallback: tuple[str, dict[str, Any]] | None = None,
-              hidden: bool = False, account: Callable[[Any], tuple[str, float]] | None = None) -> Tool:
+              hidden: bool = False, account: Callable[[Any], tuple[str, float]] | None = None,
+              examples: Sequence[str] = ()) -> Tool:
     """A ``Tool`` from a typed function: every parameter and the return value must be annotated."""
     tool_name = name or fn.__name__
+    if isinstance(examples, str) or not all(isinstance(e, str) and e.strip() for e in examples):
+        raise InvalidInputError(f"tool {tool_name}: examples is a list of non-empty asks (strings)")
     hints = get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():
@@ -149,7 +163,7 @@ def make_tool(fn: Callable[..., Any], *, name: str | None = None, description: s
     doc = description or inspect.getdoc(fn) or ""
     return Tool(name=tool_name, description=doc.strip().split("\n\n")[0].replace("\n", " "), fn=fn, inputs=inputs,
                 output=TypeAdapter(hints["return"]), timeout_s=timeout_s, retries=retries, fallback=fallback,
-                hidden=hidden, account=account)
+                hidden=hidden, account=account, examples=tuple(e.strip() for e in examples))
 
 
 # -- schema helpers ----------------------------------------------------------------------------------
