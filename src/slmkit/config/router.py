@@ -8,17 +8,30 @@
       strategy: cascade          # small | large | cascade | learned | combined
       cascade_threshold: 0.6
       fallback_tier: small
+      runtime: auto              # local tiers: server | inprocess | auto (server in the gateway, else inprocess)
+      slots: 4                   # parallel sequences per llama-server child (continuous batching)
 """
 
 from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 # What a local forward pass costs, in the same unit as remote prices (USD): energy and
 # hardware time per 1k tokens per billion parameters. An order of magnitude, configurable.
 LOCAL_USD_PER_1K_TOKENS_PER_BPARAM = 0.00002
+
+# How a local tier runs its model. server: a supervised child llama-server (continuous batching over
+# `slots` parallel sequences; a crash in llama.cpp costs a restart, not the gateway). inprocess: one
+# llama_cpp.Llama in this process behind a lock (no start-up of a second process: one-shot commands).
+# auto: server in the gateway (`slmkit serve`), inprocess everywhere else.
+Runtime = Literal["auto", "server", "inprocess"]
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
+# Not yet chosen by a clean measurement (the slots/threads sweep of `slmkit bench generate` did not
+# finish on a loaded machine): 4 slots let four concurrent chats share one batch, the concurrency the
+# throughput acceptance is stated at. Re-measure with `slmkit bench generate --concurrency 1,2,4,8`.
+DEFAULT_SLOTS = 4
 
 Strategy = Literal["small", "large", "cascade", "learned", "combined"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)  # the one list: the gateway, CLI and docs read it
@@ -38,6 +51,8 @@ class TierConfig(BaseModel):
     breaker_failures: int = Field(5, ge=1)  # consecutive failures that open the circuit
     breaker_cooldown_s: float = Field(30.0, gt=0)  # how long an open circuit skips the backend
     threads: int | None = Field(None, ge=1, le=64)
+    runtime: Runtime | None = None  # local tiers: overrides the router's runtime for this tier
+    slots: int | None = Field(None, ge=1, le=64)  # local server tiers: overrides the router's slots
 
     @model_validator(mode="after")
     def _remote_needs_url(self) -> TierConfig:
@@ -67,6 +82,26 @@ class RouterSettings(BaseModel):
     fallback_tier: str = "small"  # where a request goes when its chosen tier fails
     routes_file: str | None = None  # YAML of semantic routes; relative paths are under the data dir
     local_usd_per_1k_tokens_per_bparam: float = Field(LOCAL_USD_PER_1K_TOKENS_PER_BPARAM, ge=0)
+    runtime: Runtime = "auto"  # how local tiers run (see Runtime); a tier's own `runtime` wins
+    slots: int = Field(DEFAULT_SLOTS, ge=1, le=64)  # parallel sequences per llama-server child
+    server_binary: str | None = None  # llama-server to run; default: the one `make llama-server` caches
+    server_start_timeout_s: float = Field(120.0, gt=0)  # load the model and answer /health within this
+
+    _serving: bool = PrivateAttr(False)  # set by for_gateway: this process is a long-lived server
+
+    def for_gateway(self) -> RouterSettings:
+        """These settings as the gateway uses them: ``auto`` means server there."""
+        copy = self.model_copy()
+        copy._serving = True
+        return copy
+
+    def runtime_of(self, tier: str) -> Runtime:
+        """A local tier's runtime: its own setting, else the router's. ``auto`` stays ``auto`` in the gateway
+        (server, or in-process while the llama-server binary is not built) and is ``inprocess`` elsewhere."""
+        chosen = self.tiers[tier].runtime or self.runtime
+        if chosen == "auto" and not self._serving:
+            return "inprocess"
+        return chosen
 
     @model_validator(mode="after")
     def _tiers_exist(self) -> RouterSettings:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+from slmkit.models.llama_server import all_servers
+
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 
 
@@ -73,4 +75,11 @@ class Metrics:
             state = getattr(breaker, "state", "closed")
             value = {"open": 1, "half_open": 0.5}.get(state, 0)
             lines.append(f"slmkit_breaker_open{_labels({'backend': url})} {value}")
+        lines.append("# HELP slmkit_generator_restarts_total Local generator processes (llama-server) that died "
+                     "and were restarted.")
+        lines.append("# TYPE slmkit_generator_restarts_total counter")
+        for server in all_servers():
+            spec = server.spec
+            labels = {"model": spec.model, "slots": str(spec.slots), "threads": str(spec.threads)}
+            lines.append(f"slmkit_generator_restarts_total{_labels(labels)} {server.restarts}")
         return "\n".join(lines) + "\n"

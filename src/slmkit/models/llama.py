@@ -25,11 +25,18 @@ from slmkit.models.store import resolve
 from slmkit.models.tool_calls import Message, ReplyReader, ToolCall, ToolCallPiece, ToolUse
 from slmkit.models.tool_calls import call_schema, plain_history, tools_grammar, with_tools
 
-__all__ = ["Completion", "Delta", "LlamaGenerator", "Message", "Sampling", "TokenStream", "ToolCall",
-           "ToolCallPiece", "ToolUse", "get_generator", "schema_grammar"]
+__all__ = ["GRAMMAR_REJECTED", "N_CTX", "SAMPLER_DEFAULTS", "Completion", "Delta", "LlamaGenerator", "LocalTurn",
+           "Message", "Sampling", "TokenStream", "ToolCall", "ToolCallPiece", "ToolUse", "assemble_calls",
+           "check_messages", "get_generator", "local_turn", "schema_grammar"]
+
+GRAMMAR_REJECTED = ("llama.cpp rejects the grammar made from this schema; usual causes are regex patterns with "
+                    r"\d, \w or {n} repetition, or quotes and backslashes in property names")
+N_CTX = 2048  # tokens one request may use (prompt plus answer), in both runtimes
 
 # What llama-cpp-python's chat completion uses when not told otherwise: kept so answers stay as they were.
 _TOP_K, _TOP_P, _MIN_P, _REPEAT_PENALTY = 40, 0.95, 0.05, 1.0
+# The same, as llama-server's request fields: both runtimes sample alike.
+SAMPLER_DEFAULTS = {"top_k": _TOP_K, "top_p": _TOP_P, "min_p": _MIN_P, "repeat_penalty": _REPEAT_PENALTY}
 
 
 @dataclass(frozen=True)
@@ -166,11 +173,56 @@ class _StopCutter:
         return piece
 
 
+def check_messages(messages: list[Message], max_tokens: int) -> None:
+    """Refuse what no local model can answer, before any work (both runtimes)."""
+    if not messages:
+        raise InvalidInputError("messages is empty")
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant", "tool"}:
+            raise InvalidInputError("each message needs a role of system, user, assistant or tool, and content")
+        calls = m.get("tool_calls")
+        if calls is not None and (m["role"] != "assistant" or not isinstance(calls, list)):
+            raise InvalidInputError("only an assistant message carries tool_calls, as a list")
+        if not isinstance(m.get("content"), str) and not (calls and m.get("content") is None):
+            raise InvalidInputError("message content must be a string")
+    if max_tokens < 1:
+        raise InvalidInputError("max_tokens must be at least 1")
+
+
+@dataclass(frozen=True)
+class LocalTurn:
+    """One request as a local model reads it: the history in plain turns (tools described in the system
+    turn), the grammar that constrains the reply, and the tool use the reply is read against."""
+
+    messages: list[Message]
+    grammar: str | None
+    tools: ToolUse | None
+
+
+def local_turn(messages: list[Message], max_tokens: int, json_schema: dict | None = None,
+               tools: ToolUse | None = None) -> LocalTurn:
+    """What the server runtime sends its child: the same plain turns and grammar the in-process runtime
+    builds, so both constrain and read replies alike. (Grammars are checked by the child, which answers
+    400 for one its parser rejects.)"""
+    check_messages(messages, max_tokens)
+    tools = tools.for_local(messages) if tools is not None else None
+    plain = plain_history(messages)
+    grammar = None
+    if tools is not None and tools.offered:
+        if json_schema is not None:
+            raise InvalidInputError("response_format with a JSON schema cannot be combined with tools here; "
+                                    "send one or the other (or tool_choice none)")
+        grammar = tools_grammar(schema_grammar(call_schema(tools)), tools)
+    elif json_schema is not None:
+        grammar = schema_grammar(json_schema)
+    return LocalTurn(with_tools(plain, tools) if tools is not None else plain, grammar, tools)
+
+
 @dataclass
 class LlamaGenerator:
     spec: ModelSpec
     threads: int = 2
-    n_ctx: int = 2048
+    n_ctx: int = N_CTX
     _llm: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _checked_grammars: set[str] = field(default_factory=set, init=False, repr=False)
@@ -233,26 +285,12 @@ class LlamaGenerator:
         with suppress_stdout_stderr(disable=False):
             sampler = llama_cpp.llama_sampler_init_grammar(self._llm._model.vocab, grammar.encode("utf-8"), b"root")
         if not sampler:
-            raise InvalidInputError(
-                "llama.cpp rejects the grammar made from this schema; usual causes are regex patterns with "
-                r"\d, \w or {n} repetition, or quotes and backslashes in property names"
-            )
+            raise InvalidInputError(GRAMMAR_REJECTED)
         llama_cpp.llama_sampler_free(sampler)
         self._checked_grammars.add(grammar)
 
     def _check(self, messages: list[Message], max_tokens: int) -> None:
-        if not messages:
-            raise InvalidInputError("messages is empty")
-        for m in messages:
-            if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant", "tool"}:
-                raise InvalidInputError("each message needs a role of system, user, assistant or tool, and content")
-            calls = m.get("tool_calls")
-            if calls is not None and (m["role"] != "assistant" or not isinstance(calls, list)):
-                raise InvalidInputError("only an assistant message carries tool_calls, as a list")
-            if not isinstance(m.get("content"), str) and not (calls and m.get("content") is None):
-                raise InvalidInputError("message content must be a string")
-        if max_tokens < 1:
-            raise InvalidInputError("max_tokens must be at least 1")
+        check_messages(messages, max_tokens)
 
     def _prompt(self, messages: list[Message], max_tokens: int, tools: ToolUse | None) -> list[int]:
         """The prompt's tokens exactly as the model will read them, refused when it cannot fit."""
@@ -302,7 +340,7 @@ class LlamaGenerator:
                 calls.append(delta.tool_call)
             last = delta
         return Completion("".join(text), last.prompt_tokens, last.completion_tokens, last.finish_reason or "stop",
-                          self.spec.name, _assemble(calls))
+                          self.spec.name, assemble_calls(calls))
 
     def stream(
         self,
@@ -478,7 +516,7 @@ class LlamaGenerator:
         return completion, logprobs
 
 
-def _assemble(pieces: list[ToolCallPiece]) -> tuple[ToolCall, ...]:
+def assemble_calls(pieces: list[ToolCallPiece]) -> tuple[ToolCall, ...]:
     """Whole tool calls from their streamed pieces (one call per index)."""
     calls: dict[int, list[str]] = {}
     for p in pieces:
@@ -493,7 +531,7 @@ def _generator(name: str, threads: int, n_ctx: int) -> LlamaGenerator:
     return LlamaGenerator(get_spec(name), threads=threads, n_ctx=n_ctx)
 
 
-def get_generator(name: str | None = None, threads: int | None = None, n_ctx: int = 2048) -> LlamaGenerator:
+def get_generator(name: str | None = None, threads: int | None = None, n_ctx: int = N_CTX) -> LlamaGenerator:
     """The process-wide generator for ``name`` (default: the configured small generator)."""
     settings = get_settings()
     return _generator(name or settings.generator_model, threads or max(settings.threads, 2), n_ctx)
