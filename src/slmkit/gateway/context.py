@@ -3,9 +3,7 @@ API keys that fail closed, per-key rate limits and token budgets."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,8 +28,6 @@ class Gateway:
     store: GatewayStore
     metrics: Metrics = field(default_factory=Metrics)
     slm: SLM | None = None
-    _windows: dict[str, deque] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _keys_cache: tuple[float, int] = (0.0, 0)
     ready: bool = False
     _orchestrator: Orchestrator | None = None
@@ -65,23 +61,18 @@ class Gateway:
         return count > 0
 
     def admit(self, key: ApiKey | None) -> None:
-        """Per-key requests-per-minute (sliding window) and token budget."""
+        """Per-key requests-per-minute (a sliding window shared by every replica) and token budget."""
         if key is None:
             return
         if key.token_budget is not None and key.tokens_used >= key.token_budget:
             raise ApiError(429, f"key {key.id} has used its token budget of {key.token_budget}",
                            "insufficient_quota", "insufficient_quota")
         rpm = key.rpm or self.settings.gateway.default_rpm
-        now = time.monotonic()
-        with self._lock:
-            window = self._windows.setdefault(key.id, deque())
-            while window and now - window[0] > 60:
-                window.popleft()
-            if len(window) >= rpm:
-                retry = max(1, int(60 - (now - window[0])) + 1)
-                raise ApiError(429, f"rate limit of {rpm} requests per minute reached", "rate_limit_exceeded",
-                               "rate_limit_exceeded", headers={"Retry-After": str(retry)})
-            window.append(now)
+        # Counted in the store, not in this process: replicas sharing a database share the window.
+        admission = self.store.admit(key.id, rpm)
+        if not admission.admitted:
+            raise ApiError(429, f"rate limit of {rpm} requests per minute reached", "rate_limit_exceeded",
+                           "rate_limit_exceeded", headers={"Retry-After": str(admission.retry_after)})
 
     def authenticate(self, authorization: str | None) -> ApiKey | None:
         """The caller's key (None while no key was ever made), admitted against its limits; else 401/429."""

@@ -84,6 +84,12 @@ class Router:
             self._tiers[name] = make_tier(name, self.settings, self.threads)  # type: ignore[arg-type]
         return self._tiers[name]
 
+    def use_tier(self, name: str, tier: LocalTier | RemoteTier) -> None:
+        """Answer tier ``name`` with ``tier`` (a deployment elsewhere, as under Ray Serve) instead of building it."""
+        if name not in self.settings.tiers:  # type: ignore[union-attr]
+            raise InvalidInputError(f"unknown tier {name!r}; configured: {', '.join(self.settings.tiers)}")  # type: ignore[union-attr]
+        self._tiers[name] = tier
+
     def warm_up(self) -> Router:
         """Load the local tiers, the semantic routes and the calibration, if there is one."""
         s = self.settings

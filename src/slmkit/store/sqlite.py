@@ -1,0 +1,43 @@
+"""The embedded default: one SQLite file in WAL mode, as slmkit has always kept its state."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from slmkit.store.backend import Backend, Connection
+
+
+class SqliteBackend(Backend):
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, pool_size: int = 8) -> None:
+        super().__init__(pool_size)
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _open(self) -> sqlite3.Connection:
+        raw = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=NORMAL")
+        return raw
+
+    def errors(self) -> tuple[type[Exception], ...]:
+        return (sqlite3.Error,)
+
+    def _broken(self, raw: sqlite3.Connection) -> bool:
+        return raw.in_transaction  # an aborted BEGIN left open would block every other writer
+
+    def _begin(self, conn: Connection) -> None:
+        # IMMEDIATE takes the file's write lock now: read-then-write sequences (rate limits) cannot interleave.
+        conn.execute("BEGIN IMMEDIATE")
+
+    def lock(self, conn: Connection, name: str) -> None:
+        pass  # BEGIN IMMEDIATE already serialises every writer of the file
+
+    def now(self, conn: Connection) -> float:
+        return time.time()  # one file means one machine, hence one clock
+
+    def describe(self) -> str:
+        return f"sqlite:///{self.path}"
