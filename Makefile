@@ -10,7 +10,15 @@ LLAMA_WHEELS := $(HOME)/.cache/slmkit/wheels/llama-cpp-python-$(LLAMA_VERSION)-x
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install setup demo test test-slow bench baseline peers eval mpnet clean
+.PHONY: install setup demo test llama-server postgres chromium test-slow bench baseline peers eval mpnet clean
+
+# llama.cpp's own server (continuous batching over --parallel slots) runs each local generator in a
+# child process. Built from the llama.cpp sources vendored in the same pinned sdist, with the
+# wheel's portable flags; static, no network features, no web UI (nothing is downloaded).
+LLAMA_SERVER := $(HOME)/.cache/slmkit/bin/llama-server-$(LLAMA_VERSION)-x86-64-v3
+LLAMA_SERVER_CMAKE := $(LLAMA_CMAKE) -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+	-DLLAMA_BUILD_SERVER=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+	-DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +37,20 @@ $(VENV)/.installed: $(BIN)/python $(LLAMA_WHEELS)/.built pyproject.toml requirem
 	$(BIN)/pip install -q --no-deps -r requirements-models.txt
 	touch $@
 
+$(LLAMA_SERVER):
+	@echo "building llama-server $(LLAMA_VERSION) once (10-20 min on 2 cores); cached as $@"
+	set -e; tmp=$$(mktemp -d); \
+	$(PYTHON) -m pip download -q --no-binary :all: --no-deps -d $$tmp llama-cpp-python==$(LLAMA_VERSION); \
+	tar xzf $$tmp/llama_cpp_python-$(LLAMA_VERSION).tar.gz -C $$tmp; \
+	cmake -S $$tmp/llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp -B $$tmp/build $(LLAMA_SERVER_CMAKE) >/dev/null; \
+	cmake --build $$tmp/build --target llama-server -j2; \
+	mkdir -p $(dir $@); cp $$tmp/build/bin/llama-server $@.part; mv $@.part $@; rm -rf $$tmp
+
 install: $(VENV)/.installed
+
+# `slmkit serve` runs local tiers in llama-server children when this binary exists (in-process otherwise,
+# with a warning); the tests need it. Not part of `make demo`, whose one-shot commands run in-process.
+llama-server: $(LLAMA_SERVER)
 
 # Assembles model files, fetches data sets, trains the sentiment head: all cached, fast the second time.
 setup: install
@@ -38,11 +59,30 @@ setup: install
 demo: setup
 	$(BIN)/slmkit demo
 
-test: setup
+# The PostgreSQL tests start their own server from Debian's package (tests/pg.py); installed once.
+# The postgres and ray extras (psycopg; Ray Serve, ~400 MB) are for the tests only: `make demo` and a
+# plain `pip install slmkit` stay without them.
+$(VENV)/.installed-extras: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e '.[test,postgres,ray,browser]'
+	touch $@
+
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends postgresql; }
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (its own browser download
+# is not reachable offline); installed once, sudo only when not root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+test: setup $(LLAMA_SERVER) postgres chromium $(VENV)/.installed-extras
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup $(LLAMA_SERVER) postgres $(VENV)/.installed-extras
 	$(BIN)/python -m pytest -q -m slow
 
 # The torch baseline lives in its own virtualenv so torch never enters slmkit's.

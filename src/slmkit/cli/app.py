@@ -18,9 +18,9 @@ from slmkit.cli.distill import distill_app
 from slmkit.cli.eval import eval_app
 from slmkit.cli.models import models_app, setup
 from slmkit.cli.plan import plan_cmd, workflow_app
-from slmkit.cli.rag import ask_cmd, ingest_cmd
+from slmkit.cli.rag import ask_cmd, ingest_cmd, rag_app
 from slmkit.cli.route import route_app
-from slmkit.cli.serve import keys_app, serve_cmd
+from slmkit.cli.serve import keys_app, serve_cmd, status_cmd
 from slmkit.cli.train import train_app
 from slmkit.errors import SlmkitError
 
@@ -29,6 +29,7 @@ app = typer.Typer(help="slmkit: small local models for narrow jobs.", no_args_is
 
 # Typer lists commands in the order they are registered, then the groups.
 app.command("serve")(serve_cmd)
+app.command("status")(status_cmd)
 app.command("ingest")(ingest_cmd)
 app.command("ask")(ask_cmd)
 app.command("plan")(plan_cmd)
@@ -55,6 +56,7 @@ app.add_typer(route_app, name="route")
 app.add_typer(distill_app, name="distill")
 app.add_typer(keys_app, name="keys")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(rag_app, name="rag")
 
 
 def main() -> None:

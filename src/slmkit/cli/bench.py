@@ -299,3 +299,112 @@ def bench_distill_cmd(
     path = write_json(out_path or default_out("bench", name), result)
     png = bench.plot(result, path.with_suffix(".png"))
     console.print(f"report: {path}\nplot: {png}")
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(f"{option} takes comma-separated whole numbers, e.g. 1,2,4,8") from None
+    if not values or min(values) < 1 or max(values) > 64:
+        raise InvalidInputError(f"{option} takes numbers from 1 to 64")
+    return values
+
+
+@bench_app.command("generate")
+def bench_generate_cmd(
+    concurrency: Annotated[str, typer.Option(help="Concurrent closed-loop chats per level.")] = "1,2,4,8",
+    requests: Annotated[int, typer.Option(min=1, max=1000, help="Chats per level (at least the concurrency).")] = 8,
+    threads: Annotated[str, typer.Option(help="llama.cpp threads per generator, each measured.")] = "2",
+    slots: Annotated[str | None, typer.Option(help="Server slots, each measured (default: router.slots).")] = None,
+    model: Annotated[str | None, typer.Option(help="Catalog name (default: the small tier's model).")] = None,
+    mixed: Annotated[bool, typer.Option(help="Also the mixed load: specialists' p95 through `slmkit serve`, "
+                                        "alone and with chats on the small tier.")] = True,
+    out_path: OutOption = None,
+) -> None:
+    """The small tier under concurrent 64-token chats: in-process runtime vs llama-server, in one run."""
+    from slmkit.bench.generators import bench_generators, bench_mixed, plot_generators
+    from slmkit.config import get_settings
+    from slmkit.reports import default_out, write_json
+
+    s = get_settings().router
+    model = model or s.tiers[s.small_tier].model
+    levels, thread_list = _ints(concurrency, "--concurrency"), _ints(threads, "--threads")
+    slot_list = _ints(slots, "--slots") if slots else [s.slots]
+    variants = len(thread_list) * (1 + len(slot_list))
+    with progress_bar(f"generate bench, {model}", variants * len(levels)) as advance:
+        result = bench_generators(model, levels, requests, thread_list, slot_list, progress=advance)
+    table = Table(title=f"{model}: {requests} greedy {result['max_tokens']}-token chats per level, closed loop, "
+                        f"{result['cpu_count']} cores")
+    for col in ("runtime", "concurrency", "tokens/s", f"x {result['baseline']}", "same answers",
+                "TTFT p50 ms", "TTFT p95 ms", "total p50 ms", "total p95 ms", "errors"):
+        table.add_column(col, justify="left" if col == "runtime" else "right")
+    for lv in result["levels"]:
+        r, c = lv["runtime"], lv["concurrency"]
+        ratio = result["tokens_per_s_ratio_vs_baseline"].get(r, {}).get(c)
+        table.add_row(r, str(c), f"{lv['tokens_per_s']:.1f}", "-" if ratio is None else f"{ratio:.2f}",
+                      result["same_greedy_answers"].get(r, {}).get(c, "-"), f"{lv['ttft_p50_ms']:.0f}",
+                      f"{lv['ttft_p95_ms']:.0f}", f"{lv['total_p50_ms']:.0f}", f"{lv['total_p95_ms']:.0f}",
+                      str(lv["errors"]))
+    out.print(table)
+    if mixed:
+        with progress_bar("mixed load through the gateway", 2) as advance:
+            result["mixed"] = bench_mixed(model, max(levels), 40, progress=advance)
+        mix = Table(title=f"specialists through `slmkit serve`, alone vs with {result['mixed']['chat_workers']} "
+                          f"concurrent chats on {model} ({result['mixed']['chats_ok']} chats answered, "
+                          f"{result['mixed']['chats_failed']} failed)")
+        for col in ("specialist", "idle p50 ms", "idle p95 ms", "loaded p50 ms", "loaded p95 ms", "p95 ratio"):
+            mix.add_column(col, justify="left" if col == "specialist" else "right")
+        for name, row in result["mixed"]["specialists"].items():
+            mix.add_row(name, f"{row['idle_p50_ms']:.1f}", f"{row['idle_p95_ms']:.1f}", f"{row['loaded_p50_ms']:.1f}",
+                        f"{row['loaded_p95_ms']:.1f}", f"{row['p95_ratio']:.2f}")
+        out.print(mix)
+    path = write_json(out_path or default_out("bench", "generate"), result)
+    png = plot_generators(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
+
+
+@bench_app.command("scale")
+def bench_scale_cmd(
+    targets: Annotated[str, typer.Option(help="single (`slmkit serve`, the baseline), ray-1, ray-2 (replicas per "
+                                         "ingress/encoder/token deployment).")] = "single,ray-1,ray-2",
+    workloads: Annotated[str, typer.Option(help="embeddings, skill (pii), chat (8 tokens, small tier).")]
+    = "embeddings,skill,chat",
+    concurrency: Annotated[str, typer.Option(help="Closed-loop clients, comma-separated.")] = "1,8,32",
+    seconds: Annotated[float, typer.Option(min=1.0, help="Seconds per target x workload x concurrency.")] = 10.0,
+    out_path: OutOption = None,
+) -> None:
+    """One process vs Ray Serve with 1 and 2 replicas: throughput, p50/p95, Serve's added latency (needs the ray extra)."""
+    from slmkit.bench.scale import TARGETS, WORKLOADS, bench_scale, plot_scale
+    from slmkit.config import get_settings
+    from slmkit.reports import default_out, write_json
+
+    chosen = [t.strip() for t in targets.split(",") if t.strip()]
+    kinds = [w.strip() for w in workloads.split(",") if w.strip()]
+    if not chosen or set(chosen) - set(TARGETS):
+        raise InvalidInputError(f"--targets takes {', '.join(TARGETS)}")
+    if not kinds or set(kinds) - set(WORKLOADS):
+        raise InvalidInputError(f"--workloads takes {', '.join(WORKLOADS)}")
+    try:
+        levels = sorted({int(c) for c in concurrency.split(",") if c.strip()})
+    except ValueError:
+        raise InvalidInputError("--concurrency takes whole numbers, e.g. 1,8,32") from None
+    if not levels or levels[0] < 1 or levels[-1] > 256:
+        raise InvalidInputError("--concurrency takes numbers from 1 to 256")
+    with progress_bar("scale bench (target x workload x concurrency)", len(chosen) * len(kinds) * len(levels)) \
+            as advance:
+        result = bench_scale(get_settings(), chosen, kinds, levels, seconds, progress=advance)
+    table = Table(title=f"closed loop, {seconds:g} s per cell, {result['cores']} cores; baseline: single process")
+    for col in ("target", "workload", "clients", "req/s", "p50 ms", "p95 ms", "errors", "req/s vs single"):
+        table.add_column(col, justify="left" if col in ("target", "workload") else "right")
+    for row in result["cells"]:
+        ratio = result["ratios"].get(f"{row['target']}/{row['workload']}/c{row['concurrency']}", {})
+        table.add_row(row["target"], row["workload"], str(row["concurrency"]), f"{row['rps']:.1f}",
+                      f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", str(row["errors"]),
+                      "-" if not ratio.get("rps_vs_single") else f"{ratio['rps_vs_single']:.2f}x")
+    out.print(table)
+    for name, ms in result["serve_added_p50_ms"].items():
+        out.print(f"Serve's added p50 latency, {name} at {levels[0]} client(s): {ms:+.1f} ms")
+    path = write_json(out_path or default_out("bench", "scale"), result)
+    png = plot_scale(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")

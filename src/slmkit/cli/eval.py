@@ -21,7 +21,8 @@ OutOption = Annotated[Path | None, typer.Option("--out", help="JSON report path.
 
 @eval_app.command("rag")
 def eval_rag_cmd(
-    dataset: Annotated[str, typer.Option(help="Only squad (SQuAD v1.1 dev) for now.")] = "squad",
+    dataset: Annotated[str, typer.Option(help="squad (SQuAD v1.1 dev, encyclopaedic) or coqa (CoQA's stories, "
+                                         "news and Reddit posts: retrieval only).")] = "squad",
     questions: Annotated[int | None, typer.Option(min=10, help="Retrieval on a seeded sample instead of all "
                                                    "10,565 questions.")] = None,
     answer_sample: Annotated[int, typer.Option(min=0, help="Seeded questions answered per generator (0: none).")] = 300,
@@ -34,21 +35,30 @@ def eval_rag_cmd(
     no_retrieval: Annotated[bool, typer.Option("--no-retrieval", help="Skip the retrieval metrics.")] = False,
     cached_only: Annotated[str, typer.Option(help="Comma-separated generators scored only on answers cached by "
                                              "earlier runs (n says how many).")] = "",
+    calibration_sample: Annotated[int, typer.Option(min=0, help="Questions for the refusal calibration "
+                                                    "(0: skip it).")] = 600,
+    no_fusion: Annotated[bool, typer.Option("--no-fusion", help="Skip fitting fusion weights on half the "
+                                            "questions and scoring them on the other half.")] = False,
     seed: int = 13,
     out_path: OutOption = None,
 ) -> None:
-    """Recall@1/5/20 and MRR for BM25, dense, hybrid, hybrid+rerank; refusal calibration; answer EM/F1 per generator."""
+    """Recall@1/5/20 and MRR for BM25, dense, hybrid, hybrid+rerank; fitted fusion weights on held-out
+    questions; refusal calibration; answer EM/F1 per generator."""
     from slmkit.evals import rag as rag_eval
     from slmkit.reports import default_out, write_json
 
-    if dataset != "squad":
-        raise InvalidInputError(f"unknown RAG data set {dataset!r}; available: squad")
+    if dataset not in rag_eval.DATASETS:
+        raise InvalidInputError(f"unknown RAG data set {dataset!r}; available: {', '.join(rag_eval.DATASETS)}")
     names = [g.strip() for g in generators.split(",") if g.strip()]
-    report = rag_eval.run(retrieval=not no_retrieval, questions=questions, answer_sample=answer_sample,
-                          refusal_sample=refusal_sample, generators=names, seed=seed, threads=threads,
-                          bar=progress_bar, cached_only=[g.strip() for g in cached_only.split(",") if g.strip()])
+    if dataset == "coqa":
+        report = rag_eval.run_coqa(seed=seed, bar=progress_bar, fusion=not no_fusion)
+    else:
+        report = rag_eval.run(retrieval=not no_retrieval, questions=questions, answer_sample=answer_sample,
+                              refusal_sample=refusal_sample, generators=names, seed=seed, threads=threads,
+                              bar=progress_bar, cached_only=[g.strip() for g in cached_only.split(",") if g.strip()],
+                              calibration_sample=calibration_sample, fusion=not no_fusion)
     rag_eval.print_report(report, out)
-    path = write_json(out_path or default_out("eval", "rag-squad"), report)
+    path = write_json(out_path or default_out("eval", f"rag-{dataset}"), report)
     console.print(f"report: {path}")
 
 
@@ -59,6 +69,9 @@ def eval_plan_cmd(
     planners: Annotated[str, typer.Option("--planners", help="Comma-separated planner tiers to compare.")] =
         "small,large",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N requests.")] = None,
+    tool_choice: Annotated[str | None, typer.Option("--tool-choice", help="Comma-separated plan.tool_choice modes "
+                                                    "to compare (all, shortlist, auto, embedding); default: "
+                                                    "the configured one.")] = None,
     out_path: OutOption = None,
 ) -> None:
     """Tool-selection F1, plan validity and planning latency for each planner tier, in one run."""
@@ -69,16 +82,24 @@ def eval_plan_cmd(
     cases = load_cases(fixture)[:limit]
     collections = load_collections(fixture)
     chosen = [p.strip() for p in planners.split(",") if p.strip()]
-    if not chosen or any(p not in ("small", "large", "auto") for p in chosen):
-        raise InvalidInputError("--planners is a comma-separated list of small, large, auto")
+    if not chosen or any(p not in ("small", "large", "auto", "encoder") for p in chosen):
+        raise InvalidInputError("--planners is a comma-separated list of small, large, auto, encoder "
+                                "(encoder: asks split by rule, tools by similarity, no generator)")
+    from slmkit.config.plan import TOOL_CHOICES
+
+    choices = [c.strip() for c in (tool_choice or "").split(",") if c.strip()] or [None]
+    if any(c not in TOOL_CHOICES for c in choices if c is not None):
+        raise InvalidInputError(f"--tool-choice is a comma-separated list of {', '.join(TOOL_CHOICES)}")
     orc = Orchestrator()
     if collections:  # the planner sees the installation the fixture describes, not this machine's index
         orc.planner.set_collections(collections)
     with console.status("loading the planner tiers..."):
         for p in chosen:
-            orc.warm_up(p)  # type: ignore[arg-type]
-    with progress_bar(f"planning {len(cases)} requests x {len(chosen)} planners", len(cases) * len(chosen)) as adv:
-        scores = evaluate(orc, cases, chosen, progress=adv)
+            if p != "encoder":  # no generator to load
+                orc.warm_up(p)  # type: ignore[arg-type]
+    runs = len(chosen) * len(choices)
+    with progress_bar(f"planning {len(cases)} requests x {runs} planner runs", len(cases) * runs) as adv:
+        scores = evaluate(orc, cases, chosen, progress=adv, tool_choices=choices)  # type: ignore[arg-type]
     print_report(scores, out)
     path = out_path or default_out("eval-plan", "fixture")
     write_report(scores, path)
@@ -108,18 +129,21 @@ def eval_classify_cmd(dataset: str = "snips",
 
 
 @eval_app.command("sentiment")
-def eval_sentiment_cmd(dataset: str = "pang-lee",
+def eval_sentiment_cmd(dataset: Annotated[str, typer.Option(help="Only pang-lee (with the negation, factual, "
+                                                            "news and MultiEmo sets beside it).")] = "pang-lee",
                        model: Annotated[str | None, typer.Option(help="Encoder catalog name.")] = None,
                        out_path: OutOption = None) -> None:
-    """The trained sentiment head against VADER on the held-out 20% of DATASET."""
-    from slmkit.evals.tasks import eval_sentiment, print_classification
+    """The three-way sentiment head against VADER: Pang & Lee held-out, negations, neutral factual
+    sentences (in distribution), news and MultiEmo reviews (off distribution)."""
+    from slmkit.evals.sentiment import STEPS, eval_sentiment, print_report
     from slmkit.reports import default_out, write_json
 
-    with progress_bar(f"eval sentiment on {dataset}", 2) as advance:
-        reports = eval_sentiment(dataset, model, progress=advance)
-    print_classification(f"sentiment on {dataset} (held-out 20%, seed 13)", reports, out)
-    path = write_json(out_path or default_out("eval-sentiment", dataset),
-                      {"skill": "sentiment", "dataset": dataset, "reports": [r.to_dict() for r in reports]})
+    if dataset != "pang-lee":
+        raise InvalidInputError("sentiment is evaluated on 'pang-lee' and the sets beside it")
+    with progress_bar("eval sentiment", STEPS) as advance:
+        report = eval_sentiment(model, progress=advance)
+    print_report(report, out)
+    path = write_json(out_path or default_out("eval-sentiment", dataset), report)
     console.print(f"report: {path}")
 
 

@@ -20,11 +20,13 @@ import yaml
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from slmkit.config.deploy import RaySettings
 from slmkit.config.distill import DistillSettings
 from slmkit.config.gateway import GatewaySettings
 from slmkit.config.guard import GuardPolicy
 from slmkit.config.plan import PlanSettings
 from slmkit.config.router import RouterSettings
+from slmkit.config.store import StoreSettings
 
 
 def _default_data_dir() -> Path:
@@ -74,6 +76,9 @@ class Settings(BaseSettings):
     plan: PlanSettings = Field(default_factory=PlanSettings, description="The planner, executor and workflows.")
     distill: DistillSettings = Field(default_factory=DistillSettings,
                                      description="Capture, task discovery, students and their promotion.")
+    store: StoreSettings = Field(default_factory=StoreSettings,
+                                 description="Shared state: SQLite by default, PostgreSQL for replicas.")
+    ray: RaySettings = Field(default_factory=RaySettings, description="`slmkit serve --ray`: Ray Serve deployments.")
 
     @field_validator("data_dir", "cache_dir", mode="after")
     @classmethod

@@ -35,6 +35,7 @@ from slmkit.gateway.distill import routes as distill_routes
 from slmkit.gateway.errors import ERROR_RESPONSES, ApiError, install_body_limit, install_errors
 from slmkit.gateway.skills import SKILLS, SkillName, dispatch_target, embeddings, moderations, run_skill
 from slmkit.gateway.store import ApiKey, GatewayStore
+from slmkit.gateway.ui import dashboard
 from slmkit.guard.guard import Guard
 from slmkit.plan.workflow import Workflow, WorkflowNotFound, list_workflows
 from slmkit.router.resilience import all_breakers
@@ -47,12 +48,14 @@ def create_app(settings: Settings | None = None, router: Router | None = None, w
     settings = settings or get_settings()
     slm = SLM()  # one crew for the endpoints and the distiller's students (cheap: skills load on first use)
     if router is None:
-        router = Router(settings.router, guard=None if settings.guard.is_off else Guard(settings.guard),
+        router = Router(settings.router.for_gateway(), guard=None if settings.guard.is_off else Guard(settings.guard),
                         distiller=Distiller(settings.distill, slm, data_dir=settings.data_dir)
                         if settings.distill.enabled else None)
     mode = settings.gateway.log_content
     store = GatewayStore(settings.data_dir / "gateway.sqlite", keep_content=mode != "none",
-                         content_filter=(lambda text: gateway.mask_pii(text)) if mode == "redacted" else None)
+                         content_filter=(lambda text: gateway.mask_pii(text)) if mode == "redacted" else None,
+                         url=settings.store.url, pool_size=settings.store.pool_size,
+                         connect_timeout=settings.store.connect_timeout)
     gateway = Gateway(settings, router, store, slm=slm)
 
     @asynccontextmanager
@@ -191,4 +194,5 @@ def create_app(settings: Settings | None = None, router: Router | None = None, w
     def docs(key: Key) -> Any:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="slmkit gateway")
 
+    app.include_router(dashboard(gateway))  # /ui: the operator's dashboard, admin key once keys exist
     return app
