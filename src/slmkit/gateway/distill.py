@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from slmkit.distill.distiller import UnknownTask
 from slmkit.gateway.errors import ERROR_RESPONSES, ApiError
-from slmkit.gateway.metrics import _labels
+from slmkit.gateway.metrics import label_set
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,7 +96,7 @@ def render_metrics(distiller: Distiller | None) -> str:
     }
     rows: dict[str, list[str]] = {name: [] for name in gauges}
     for t in distiller.status():
-        labels = _labels({"task": t.task_id, "student": t.student or "none"})
+        labels = label_set({"task": t.task_id, "student": t.student or "none"})
         agreement = t.sampled_agreement if t.status == "promoted" and t.sampled_agreement is not None \
             else t.shadow_agreement
         rows["slmkit_distill_task_status"].append(f"{STATUS_VALUE.get(t.status, 0)}")

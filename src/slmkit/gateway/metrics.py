@@ -10,7 +10,7 @@ from slmkit.models.llama_server import all_servers
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 
 
-def _labels(pairs: dict[str, str]) -> str:
+def label_set(pairs: dict[str, str]) -> str:
     if not pairs:
         return ""
     inner = ",".join(f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
@@ -59,27 +59,27 @@ class Metrics:
                 lines.append(f"# HELP {name} {helps.get(name, name)}")
                 lines.append(f"# TYPE {name} counter")
                 for labels, value in sorted(by_name.get(name, [])):
-                    lines.append(f"{name}{_labels(dict(labels))} {value:g}")
+                    lines.append(f"{name}{label_set(dict(labels))} {value:g}")
             lines.append("# HELP slmkit_request_duration_seconds Request latency by endpoint and tier.")
             lines.append("# TYPE slmkit_request_duration_seconds histogram")
             for key, buckets in sorted(self.hist.items()):
                 base = dict(key)
                 for bound, count in zip([*BUCKETS_MS, None], buckets, strict=True):
                     le = "+Inf" if bound is None else f"{bound / 1000:g}"
-                    lines.append(f"slmkit_request_duration_seconds_bucket{_labels({**base, 'le': le})} {count:g}")
-                lines.append(f"slmkit_request_duration_seconds_sum{_labels(base)} {self.hist_sum[key]:.6f}")
-                lines.append(f"slmkit_request_duration_seconds_count{_labels(base)} {self.hist_count[key]}")
+                    lines.append(f"slmkit_request_duration_seconds_bucket{label_set({**base, 'le': le})} {count:g}")
+                lines.append(f"slmkit_request_duration_seconds_sum{label_set(base)} {self.hist_sum[key]:.6f}")
+                lines.append(f"slmkit_request_duration_seconds_count{label_set(base)} {self.hist_count[key]}")
         lines.append("# HELP slmkit_breaker_open Circuit breaker per remote backend: 1 open, 0.5 half-open, 0 closed.")
         lines.append("# TYPE slmkit_breaker_open gauge")
         for url, breaker in sorted(breakers.items()):
             state = getattr(breaker, "state", "closed")
             value = {"open": 1, "half_open": 0.5}.get(state, 0)
-            lines.append(f"slmkit_breaker_open{_labels({'backend': url})} {value}")
+            lines.append(f"slmkit_breaker_open{label_set({'backend': url})} {value}")
         lines.append("# HELP slmkit_generator_restarts_total Local generator processes (llama-server) that died "
                      "and were restarted.")
         lines.append("# TYPE slmkit_generator_restarts_total counter")
         for server in all_servers():
             spec = server.spec
             labels = {"model": spec.model, "slots": str(spec.slots), "threads": str(spec.threads)}
-            lines.append(f"slmkit_generator_restarts_total{_labels(labels)} {server.restarts}")
+            lines.append(f"slmkit_generator_restarts_total{label_set(labels)} {server.restarts}")
         return "\n".join(lines) + "\n"
