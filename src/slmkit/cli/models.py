@@ -26,7 +26,7 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
     from slmkit.models.catalog import CATALOG
     from slmkit.models.store import assemble, derive
     from slmkit.skills.moderate.heads import moderation_heads, moderation_paths
-    from slmkit.skills.sentiment.head import sentiment_head, sentiment_path
+    from slmkit.skills.sentiment.head import sentiment_head, sentiment_path, training_size
 
     settings = get_settings()
     for spec in CATALOG.values():
@@ -47,7 +47,7 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
         identities()
         advance()
     if not sentiment_path(settings.embed_model).is_file():
-        with progress_bar("train sentiment head", 3200) as advance:
+        with progress_bar("train sentiment heads", training_size()) as advance:
             sentiment_head(settings.embed_model, advance)
     if not all(p.is_file() for p in moderation_paths(settings.embed_model)):
         with progress_bar("train moderation heads", len(moderation_split().train)) as advance:

@@ -35,6 +35,12 @@ def sentiment_path(encoder: str) -> Path:
     return sentiment_paths(encoder)[0]
 
 
+def training_size() -> int:
+    """How many texts ``train_sentiment_model`` embeds: the total of its progress reports."""
+    return (len(sentiment_data(with_neutral=False, with_negation=False).train)
+            + len(negation_train(NEGATED_EXAMPLES, plain=False)) + len(neutral_train()))
+
+
 def train_sentiment_model(encoder: str, progress: Callable[[int], None] | None = None) -> SentimentModel:
     """Fit on the training parts only (Pang & Lee train split, training-half negations, three quarters
     of the SQuAD articles); the same seeds keep every test part out."""
