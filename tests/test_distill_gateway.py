@@ -98,7 +98,9 @@ def _ask(client, item, **kw):
     return client.chat.completions.with_raw_response.create(model="auto", messages=item.messages, max_tokens=8, **kw)
 
 
-def test_teacher_traffic_is_learned_and_the_promoted_student_answers(client, server, teacher):
+@pytest.fixture(scope="module")
+def learned(client, server, teacher):
+    """170 intent requests through the gateway, one at a time: (tier of each answer, the student-served ones)."""
     distiller = server["distiller"]
     tiers, served = [], []
     for item in STREAM[:170]:
@@ -106,7 +108,13 @@ def test_teacher_traffic_is_learned_and_the_promoted_student_answers(client, ser
         tiers.append(raw.headers["x-slmkit-tier"])
         if raw.headers["x-slmkit-tier"] == "student":
             served.append((item, raw))
-        distiller.flush()  # one request at a time here: the bookkeeping of each lands before the next
+        distiller.flush()  # the bookkeeping of each request lands before the next
+    return tiers, served
+
+
+def test_teacher_traffic_is_learned_and_the_promoted_student_answers(client, server, teacher, learned):
+    distiller = server["distiller"]
+    tiers, served = learned
     assert tiers[0] == "teacher"
     assert served, f"no request was served by a student: {[t.to_dict() for t in distiller.status()]}"
     task = next(t for t in distiller.status() if t.status == "promoted")
@@ -134,7 +142,7 @@ def test_teacher_traffic_is_learned_and_the_promoted_student_answers(client, ser
     assert any(d.get("task") == task.task_id and d.get("student") and d["tier"] == "student" for d in decisions)
 
 
-def test_distill_endpoints_and_metrics(client, server):
+def test_distill_endpoints_and_metrics(client, server, learned):
     base = server["base"]
     tasks = httpx.get(base + "/v1/distill/tasks").json()["data"]
     promoted = next(t for t in tasks if t["status"] == "promoted")
