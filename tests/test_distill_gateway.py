@@ -10,8 +10,6 @@ The students, the encoder and the PII model are the real ones."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import openai
@@ -23,50 +21,14 @@ from slmkit.config import Settings
 from slmkit.config.distill import DistillSettings
 from slmkit.config.guard import GuardPolicy
 from slmkit.config.router import RouterSettings, TierConfig
+from upstream import Upstream
 
 STREAM = build_stream({"intent": 190}, seed=11)
 
 
-class GoldTeacher:
-    """An OpenAI-compatible endpoint that answers each known request with its gold label."""
-
-    def __init__(self, answers: dict[str, str]) -> None:
-        self.asked = 0
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                owner.asked += 1
-                text = answers.get(body["messages"][-1]["content"], "I cannot tell.")
-                data = json.dumps({"id": "x", "object": "chat.completion", "model": "gold",
-                                   "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                                "finish_reason": "stop"}],
-                                   "usage": {"prompt_tokens": 40, "completion_tokens": 3, "total_tokens": 43}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:  # noqa: ANN002
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def teacher():
-    gold = GoldTeacher({item.messages[-1]["content"]: item.gold for item in STREAM})
+    gold = Upstream("ok", answers={item.messages[-1]["content"]: item.gold for item in STREAM})
     yield gold
     gold.close()
 
@@ -118,7 +80,7 @@ def test_teacher_traffic_is_learned_and_the_promoted_student_answers(client, ser
     assert tiers[0] == "teacher"
     assert served, f"no request was served by a student: {[t.to_dict() for t in distiller.status()]}"
     task = next(t for t in distiller.status() if t.status == "promoted")
-    assert teacher.asked < 170  # the student's requests never reached the teacher (sampled checks aside)
+    assert len(teacher.bodies) < 170  # the student's requests never reached the teacher (sampled checks aside)
     for item, raw in served:
         body = raw.parse()
         assert body.choices[0].message.content in INTENTS.values()  # the teacher's own wording

@@ -1,5 +1,7 @@
 """A stand-in remote endpoint on loopback for fault injection: it hangs, breaks, cuts streams, or
-echoes. It exists to make an upstream misbehave on purpose; it is never the thing under test."""
+echoes. It exists to make an upstream misbehave on purpose; it is never the thing under test.
+Given ``answers`` (last message -> reply) it answers those instead of echoing: the simulated "gold"
+teacher of the distillation tests."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Upstream:
-    def __init__(self, mode: str = "ok") -> None:
+    def __init__(self, mode: str = "ok", answers: dict[str, str] | None = None) -> None:
         self.mode = mode
         self.bodies: list[dict] = []
         owner = self
@@ -29,7 +31,8 @@ class Upstream:
                     return self._send(500, b'{"error": {"message": "boom"}}')
                 if mode == "garbage":
                     return self._send(200, b"<html>not json</html>")
-                text = "echo: " + body["messages"][-1]["content"]
+                last = body["messages"][-1]["content"]
+                text = answers.get(last, "I cannot tell.") if answers is not None else "echo: " + last
                 if body.get("stream"):
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
