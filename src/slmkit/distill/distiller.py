@@ -280,13 +280,13 @@ class Distiller:
 
     def _answer(self, messages: Sequence[Message]) -> StudentAnswer | None:
         started = time.perf_counter()
-        request = request_shape(messages)
-        if request is None:
-            return None
         with self._lock:
             active = [t for t in self._tasks.values() if t.state.status in ("shadow", "promoted")
                       and t.state.student_version is not None and t.state.error is None]
         if not active:
+            return None  # every chat request asks: with no student at work, it costs a list, not a parse
+        request = request_shape(messages)
+        if request is None:
             return None
         found = best_match([t.template for t in active], request)
         if found is None:
