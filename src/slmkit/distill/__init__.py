@@ -6,8 +6,9 @@ Importing this package loads no model: the names below resolve on first use.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from slmkit.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from slmkit.distill.distiller import Discovery, Distiller, StudentAnswer, TaskStatus, TrainReport
@@ -27,7 +28,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> object:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,8 @@ Nothing heavy is imported here: each function imports its module on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from slmkit.lazy import lazy_exports
+
 
 _EXPORTS = {
     "ingest": "slmkit.rag.ingest", "ingest_texts": "slmkit.rag.ingest", "scan": "slmkit.rag.ingest",
@@ -25,9 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'slmkit.rag' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

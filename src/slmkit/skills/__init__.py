@@ -5,8 +5,8 @@ Importing this package loads no model; each skill module imports its runtime laz
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from slmkit.lazy import lazy_exports
+
 
 _SKILLS = {
     "Embed": "slmkit.skills.embed",
@@ -25,7 +25,4 @@ _SKILLS = {
 __all__ = list(_SKILLS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SKILLS:
-        return getattr(import_module(_SKILLS[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, _SKILLS)
