@@ -99,12 +99,10 @@ def render_metrics(distiller: Distiller | None) -> str:
         labels = label_set({"task": t.task_id, "student": t.student or "none"})
         agreement = t.sampled_agreement if t.status == "promoted" and t.sampled_agreement is not None \
             else t.shadow_agreement
-        rows["slmkit_distill_task_status"].append(f"{STATUS_VALUE.get(t.status, 0)}")
-        rows["slmkit_distill_agreement"].append("NaN" if agreement is None else f"{agreement:.6g}")
-        rows["slmkit_distill_served_share"].append(f"{t.served_share:.6g}")
-        rows["slmkit_distill_saved_usd"].append(f"{t.saved_cost:.6g}")
-        for name in gauges:
-            rows[name][-1] = f"{name}{labels} {rows[name][-1]}"
+        values = (f"{STATUS_VALUE.get(t.status, 0)}", "NaN" if agreement is None else f"{agreement:.6g}",
+                  f"{t.served_share:.6g}", f"{t.saved_cost:.6g}")
+        for name, value in zip(gauges, values, strict=True):
+            rows[name].append(f"{name}{labels} {value}")
     lines = []
     for name, help_text in gauges.items():
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *rows[name]]
