@@ -58,6 +58,12 @@ def test_the_child_is_loopback_only_and_wants_its_key(tier):
     assert endpoint.api_key not in cmdline  # the key travels in the environment, not where `ps` shows it
 
 
+def test_the_child_yields_the_cpu_to_the_gateway(tier):
+    endpoint = tier.server.endpoint()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, endpoint.pid) == min(19, ours + RouterSettings().server_nice) > ours
+
+
 def test_greedy_answer_and_token_counts_match_the_in_process_runtime(tier):
     served = tier.answer(HELLO, max_tokens=16).completion
     local = get_generator("smollm2-135m").chat(HELLO, max_tokens=16)

@@ -10,7 +10,8 @@ token and total latency, errors; plus whether both runtimes gave the same greedy
 
 Mixed load (``mixed``): a real `slmkit serve` in a child process (server runtime, its default); a
 sequential client times specialist calls (embeddings, pii) alone, then while chat workers keep the
-small tier busy: their p95 with and without concurrent chats.
+small tier busy: their p95 with and without concurrent chats. Once per niceness of the llama-server
+child (``router.server_nice``), so the effect of yielding the CPU to the specialists is in the same run.
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def bench_generators(model: str, concurrencies: list[int], requests: int, thread
     for t in threads:
         variants.append((f"inprocess t{t}", LocalTier("small", tiers["small"], t)))
         for s in slots:
-            settings = RouterSettings(tiers=tiers, runtime="server", slots=s)
+            # The child at the in-process runtime's priority: the runtimes are compared, not the niceness
+            # the gateway gives its children (the mixed load below runs with the gateway's default).
+            settings = RouterSettings(tiers=tiers, runtime="server", slots=s, server_nice=0)
             variants.append((f"server t{t} s{s}", ServerTier("small", tiers["small"], settings, t)))
     for name, tier in variants:
         tier.warm_up()
@@ -226,8 +229,10 @@ def _chat_load(base: str, stop: threading.Event, counts: list[int]) -> None:
             i += 1
 
 
-def bench_mixed(model: str, chats: int, n: int, progress: Callable[..., Any] = lambda n=1: None) -> dict[str, Any]:
-    """Specialists' latency alone, then with ``chats`` concurrent chat workers on the small tier."""
+def bench_mixed(model: str, chats: int, n: int, nice: int,
+                progress: Callable[..., Any] = lambda n=1: None) -> dict[str, Any]:
+    """Specialists' latency alone, then with ``chats`` concurrent chat workers on the small tier, the
+    generator's child at niceness ``nice``."""
     import httpx
     import yaml
 
@@ -237,7 +242,7 @@ def bench_mixed(model: str, chats: int, n: int, progress: Callable[..., Any] = l
     with tempfile.TemporaryDirectory() as data:
         config = Path(data) / "config.yaml"
         tiers = {"small": {"model": model}, "large": {"model": model}}
-        config.write_text(yaml.safe_dump({"router": {"strategy": "small", "tiers": tiers},
+        config.write_text(yaml.safe_dump({"router": {"strategy": "small", "tiers": tiers, "server_nice": nice},
                                           "guard": {"moderation": "off", "injection": "off"}}))
         with tempfile.TemporaryFile() as log:
             port = _free_port()
@@ -273,7 +278,7 @@ def bench_mixed(model: str, chats: int, n: int, progress: Callable[..., Any] = l
                       "loaded_p50_ms": round(_pct(loaded[name], 0.5), 1), "loaded_p95_ms": round(p95_loaded, 1),
                       "p95_ratio": round(p95_loaded / p95_idle, 2)}
     restarts = [line for line in metrics.splitlines() if line.startswith("slmkit_generator_restarts_total")]
-    return {"model": model, "chat_workers": chats, "calls_per_phase": n, "specialists": rows,
+    return {"model": model, "server_nice": nice, "chat_workers": chats, "calls_per_phase": n, "specialists": rows,
             "chats_ok": counts[0], "chats_failed": counts[1], "generator_restarts": restarts}
 
 

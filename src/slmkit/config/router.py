@@ -28,10 +28,15 @@ LOCAL_USD_PER_1K_TOKENS_PER_BPARAM = 0.00002
 # auto: server in the gateway (`slmkit serve`), inprocess everywhere else.
 Runtime = Literal["auto", "server", "inprocess"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
-# Not yet chosen by a clean measurement (the slots/threads sweep of `slmkit bench generate` did not
-# finish on a loaded machine): 4 slots let four concurrent chats share one batch, the concurrency the
-# throughput acceptance is stated at. Re-measure with `slmkit bench generate --concurrency 1,2,4,8`.
+# Chosen by `slmkit bench generate --concurrency 1,2,4,8 --threads 2 --slots 2,4,8` on the 2-core kind
+# (qwen2.5-coder-0.5b, 64-token greedy chats; in-process 22.6-22.8 tok/s at every concurrency):
+# 2 slots cap at ~35 tok/s; 4 slots give 44 tok/s at concurrency 4 and 46.5 at 8; 8 slots give no more
+# (46.6 at 8) but slower answers at 4. Threads: 2 (one per core); 1 thread halves everything (12.2 in-process,
+# 24.9 tok/s with 4 slots at 4).
 DEFAULT_SLOTS = 4
+# `slmkit bench generate` (mixed load, 4 chats): specialists' p95 under load vs idle, child at nice 0 -> 10:
+# embeddings 1.98x -> 1.84x, pii 2.27x -> 1.76x. Niceness only orders processes that want the CPU at once.
+SERVER_NICE = 10
 
 Strategy = Literal["small", "large", "cascade", "learned", "combined"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)  # the one list: the gateway, CLI and docs read it
@@ -86,6 +91,10 @@ class RouterSettings(BaseModel):
     slots: int = Field(DEFAULT_SLOTS, ge=1, le=64)  # parallel sequences per llama-server child
     server_binary: str | None = None  # llama-server to run; default: the one `make llama-server` caches
     server_start_timeout_s: float = Field(120.0, gt=0)  # load the model and answer /health within this
+    # Niceness added to llama-server children. A generator keeps every core busy while it decodes; at a
+    # lower priority it yields them to the gateway's specialists (milliseconds each), which otherwise
+    # wait behind it. Alone on the machine it loses nothing. See SERVER_NICE for the measurement.
+    server_nice: int = Field(SERVER_NICE, ge=0, le=19)
 
     _serving: bool = PrivateAttr(False)  # set by for_gateway: this process is a long-lived server
 

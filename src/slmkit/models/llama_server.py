@@ -65,6 +65,7 @@ class ServerSpec:
     slots: int = 4
     n_ctx: int = 2048  # per slot, the same window the in-process runtime gives one request
     start_timeout_s: float = 120.0
+    nice: int = 0  # added to the child's niceness: the parent's specialists win the CPU when both want it
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent(parent: int) -> None:  # runs in the child between fork and exec
+def _prepare_child(parent: int, nice: int) -> None:  # runs in the child between fork and exec
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the signal was armed
         os._exit(1)
+    if nice:
+        os.nice(nice)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -239,9 +242,9 @@ class LlamaServer:
         with open(self.log_path, "ab") as log:
             log.write(f"--- slmkit: starting llama-server for {self.spec.model} on port {port}\n".encode())
             log.flush()
+            parent, nice = os.getpid(), self.spec.nice
             proc = subprocess.Popen(self._command(port), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                    preexec_fn=lambda parent=os.getpid(): _die_with_parent(parent),
-                                    close_fds=True)
+                                    preexec_fn=lambda: _prepare_child(parent, nice), close_fds=True)
         self._proc = proc
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + self.spec.start_timeout_s

@@ -376,7 +376,8 @@ class ServerTier(_ChatClient):
             try:
                 spec = get_spec(self.config.model)
                 wanted = ServerSpec(spec.name, resolve(spec, "model"), find_binary(self._settings.server_binary),
-                                    self.threads, self.slots, N_CTX, self._settings.server_start_timeout_s)
+                                    self.threads, self.slots, N_CTX, self._settings.server_start_timeout_s,
+                                    self._settings.server_nice)
             except SlmkitError as exc:  # unknown or missing model, no binary: the router falls back and says why
                 raise TierError(self.name, str(exc)) from None
             self._server = get_server(wanted, get_settings().data_dir / "logs")
