@@ -101,7 +101,9 @@ class GeneratorTier:
         from slmkit.router.tiers import make_tier
 
         config = adopt_settings(settings)
-        self.tier = make_tier(name, config.router, max(config.threads, 2)).warm_up()
+        # A replica is a long-lived server like `slmkit serve`: its local tier runs the gateway's way (a
+        # llama-server child batching concurrent requests over its slots, dying with the replica).
+        self.tier = make_tier(name, config.router.for_gateway(), max(config.threads, 2)).warm_up()
         self.slm = SLM()
 
     def answer(self, messages: list, **kwargs: Any) -> Any:
