@@ -2,12 +2,17 @@
 
 No contract corpus ships in a registry package we could find (CUAD, ContractNLI, LEDGAR, LexGLUE: none;
 ``lexnlp`` 2.3.0 and ``contract-nli`` 1.0.7 carry models and word lists, no contract text), so these are
-SYNTHETIC sentences written for this test, in the style of US commercial agreements. Three sets:
+SYNTHETIC sentences written for this test, in the style of US commercial agreements. Four sets:
 
 - ``DEV_*``: the sentences the rules in ``skills/pii/formal.py`` were written against;
 - ``CHECK_*``: written afterwards from other agreement types; its first run showed bare roles ("pay to
   Landlord") and heading lines ("LANDLORD:") the rules then learnt, so it is no longer a blind check;
-- ``HELD_OUT_*``: written last, run for the figures only, not tuned on.
+- ``HELD_OUT_*``: written after those, run for the figures; its three failures (a lone capitalised word in
+  mid-sentence, "withhold Retention", "caused by Delay"; a cross-reference, "Schedule A.") were then
+  traced to their general cause (the rules read a word's form, not the register of the passage: see
+  ``skills/pii/register.py``) and fixed, so it is no longer blind either;
+- ``HELD_OUT_2_*``: written before that fix and before any run on it, from kinds of document none of the
+  sets above used, with names from many cultures; run once, after the fix, for the acceptance figures.
 
 The bars are the issue's: on entity-free sentences at most 5 % get a PERSON span, and signature-block
 names are found at least 90 % of the time. The synthetic PII evaluation is guarded by test_pii_guard.py.
@@ -15,10 +20,12 @@ names are found at least 90 % of the time. The synthetic PII evaluation is guard
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from slmkit.guard.redact import redact
-from slmkit.skills.pii import Pii
+from slmkit.skills.pii import Pii, register
 
 DEV_NO_ENTITY = [
     "This Loan Agreement is entered into by and among the Borrower, the Lenders party hereto and the "
@@ -119,6 +126,119 @@ HELD_OUT_SIGNATURES = {
     "Notary Public: Dmitri Volkov": ["Dmitri Volkov"],
 }
 
+# HELD_OUT_2: written 2026-12-01 at 07:45 UTC, BEFORE the rules were changed for the three HELD_OUT failures
+# and before this set was run on anything; run once, after the rules were final, for the acceptance figures
+# (see the closing note of issue 19), and not tuned on afterwards. Kinds of document none of the sets above
+# drew from: court pleadings and orders, wills and powers of attorney, data processing, derivatives, power
+# purchase, collective bargaining, shareholder and board papers, aircraft leases, reinsurance, grants and
+# research, family and separation agreements, terms of service, joint ventures, sponsorship, equity awards,
+# consent decrees, hotel management, recording, public procurement, mortgages, arbitral awards, affidavits.
+# The one run (08:24 UTC; the rules before the register had 5 of 51, 0.098): 1 of 51 entity-free sentences
+# with a PERSON span (0.020: "Foreground IP", an acronym inside a term), signature-block names 21 of 21 (1.0),
+# names in prose 11 of 12 (0.917: the NER found nothing in "Plaintiff Wanjiru Kamau alleges", and the
+# capitals rule gave up on a run that opens with a role). Both causes were fixed after that run (an acronym
+# beside a term's dictionary words in a formal passage; a role before a name, "Senator Kamau"), so from then
+# on this set too is no longer blind: the figures above are the acceptance figures, the 0 and 1.0 now are not.
+HELD_OUT_2_NO_ENTITY = [
+    "IT IS HEREBY ORDERED that Defendant's Motion to Dismiss is DENIED.",
+    "Plaintiff respectfully requests that the Court enter judgment in its favor on Count II of the Complaint.",
+    "Defendants shall file their Answer within twenty-one days after service of the Summons.",
+    "The Magistrate Judge's Report and Recommendation is ADOPTED in its entirety.",
+    "Pursuant to Local Rule 7.1, counsel for Movant conferred with counsel for Respondent before filing this Motion.",
+    "WHEREFORE, Petitioner prays that the Court grant the Writ and award such further relief as is just.",
+    "Any Objection to the Proposed Settlement must be filed with the Clerk of Court no later than the Objection "
+    "Deadline.",
+    "The Class Representatives and Class Counsel shall move for Final Approval at least fourteen days before the "
+    "Fairness Hearing.",
+    "Appellant contends that the Trial Court abused its discretion in excluding the Expert Report.",
+    "The Principal hereby appoints the Attorney-in-Fact to act in the Principal's name with respect to all Banking "
+    "Transactions.",
+    "I give the residue of my Estate to my Trustee, to be held upon the trusts declared in Clause 5.",
+    "My Executor shall pay my funeral expenses and Debts out of the Residuary Estate.",
+    "The Processor shall process Personal Data only on documented instructions from the Controller.",
+    "Sub-processor shall notify Processor without undue delay after becoming aware of a Personal Data Breach.",
+    "Each Transaction shall be governed by the Master Agreement and the relevant Confirmation.",
+    "If an Early Termination Date occurs, the Non-defaulting Party shall determine the Close-out Amount.",
+    "Seller shall deliver the Contract Energy to the Delivery Point and Buyer shall accept and pay for it.",
+    "The Commercial Operation Date shall occur no later than the Guaranteed COD.",
+    "The Union recognizes the right of Management to direct the Workforce and to assign Overtime.",
+    "Grievances not resolved at Step Two may be referred to Arbitration by either party.",
+    "No Shareholder shall Transfer any Shares except in accordance with the Right of First Refusal.",
+    "Special Meetings of the Board of Directors may be called by the Chairperson or by any two Directors.",
+    "RESOLVED, that the Officers of the Corporation be, and each of them hereby is, authorized to execute the "
+    "Amendment.",
+    "A Drag-Along Notice shall specify the Proposed Sale Price and the Drag-Along Completion Date.",
+    "Lessee shall return the Aircraft to Lessor at the Return Location in the Return Condition.",
+    "Maintenance Reserves shall be paid monthly in arrears based on Flight Hours and Cycles.",
+    "The Reinsurer shall indemnify the Reinsured for Ultimate Net Loss in excess of the Attachment Point.",
+    "Cedent shall provide Bordereaux to Reinsurer within forty-five days after the end of each Quarter.",
+    "The Grantee shall submit an Interim Report describing progress against the Milestones.",
+    "Foreground IP generated solely by one Party shall be owned by that Party.",
+    "Unspent Grant Funds shall be returned to the Funder within sixty days of the End Date.",
+    "Husband waives any interest in Wife's Separate Property, including any appreciation thereof.",
+    "The Parenting Plan shall govern Custody of the Minor Children until further Order.",
+    "In consideration of the Severance Payment, Employee waives any right to Reinstatement.",
+    "The Restricted Period shall end twelve months after the Separation Date.",
+    "User may not reverse engineer the Application or remove any Proprietary Notices.",
+    "These Terms constitute the entire agreement between You and Us regarding the Platform.",
+    "Each Venturer shall contribute its Pro Rata Share of any Additional Capital requested by the Management "
+    "Committee.",
+    "Sponsor shall receive Category Exclusivity and the Hospitality Package described in Exhibit C.",
+    "Escrow Agent shall have no duty to inquire into the validity of any Joint Written Direction.",
+    "Unvested Restricted Stock Units shall be forfeited upon Participant's Termination of Service.",
+    "Optionee may exercise the Option only for Vested Shares.",
+    "Settling Defendant shall pay Stipulated Penalties for each day of Noncompliance.",
+    "Operator shall prepare an Annual Plan for Owner's review no later than sixty days before each Fiscal Year.",
+    "Artist shall deliver each Master Recording to Label in a Technically Satisfactory form.",
+    "The Contracting Officer may issue a Stop-Work Order at any time during Performance.",
+    "Tenderers must submit the Pricing Schedule in the format prescribed by the Authority.",
+    "Trustor irrevocably grants to Trustee, in trust for Beneficiary, with power of sale, the Property.",
+    "Mortgagor shall keep the Mortgaged Premises in good repair and shall not commit Waste.",
+    "The Tribunal finds that Claimant has failed to prove Causation on the balance of probabilities.",
+    "Affiant further states that the Exhibits attached hereto are true and correct copies.",
+]
+HELD_OUT_2_SIGNATURES = {
+    "PLAINTIFF'S COUNSEL\nRespectfully submitted,\n/s/ Adaeze Okonkwo-Bello\nAdaeze Okonkwo-Bello (Bar No. 284511)":
+        ["Adaeze Okonkwo-Bello"],
+    "SO ORDERED.\n/s/ Miriam Castellanos\nUnited States District Judge": ["Miriam Castellanos"],
+    "PRINCIPAL\nSigned: Nguyen Thi Thu Ha\nDate: 2 February 2024": ["Nguyen Thi Thu Ha"],
+    "By: /s/ Rajesh Venkataraman\nName: Rajesh Venkataraman\nTitle: Chief Executive Officer": ["Rajesh Venkataraman"],
+    "SIGNED by Kenji Watanabe\nin the presence of:\nWitness: Aiko Matsumoto": ["Kenji Watanabe", "Aiko Matsumoto"],
+    "For and on behalf of the Processor:\nName: Fatemeh Rahimi-Nejad\nPosition: Data Protection Officer":
+        ["Fatemeh Rahimi-Nejad"],
+    "EXECUTOR\n/s/ Seamus Ó Briain": ["Seamus Ó Briain"],
+    "By: /s/ Oluwaseun Adebayo-Smith\nIts: Authorized Signatory": ["Oluwaseun Adebayo-Smith"],
+    "Witness: Gabriela Wójcik-Nowak\nAddress: ____________________": ["Gabriela Wójcik-Nowak"],
+    "LESSOR\nBy: /s/ Lars-Erik Halvorsen\nName: Lars-Erik Halvorsen\nTitle: Vice President, Aircraft Leasing":
+        ["Lars-Erik Halvorsen"],
+    "THE UNION\nBy: /s/ Maria da Conceição Ferreira\nPresident, Local 112": ["Maria da Conceição Ferreira"],
+    "Accepted by: Park Ji-hoon\nDate: 15 March 2023": ["Park Ji-hoon"],
+    "Notary Public: Yitzhak Ben-David\nMy commission expires: 30 June 2027": ["Yitzhak Ben-David"],
+    "By: /s/ Mehmet Yılmaz\nName: Mehmet Yılmaz\nTitle: Managing Director": ["Mehmet Yılmaz"],
+    "HUSBAND\n/s/ Tomás Echeverría Ruiz": ["Tomás Echeverría Ruiz"],
+    "Agreed by: Zanele Dlamini\nTitle: Director": ["Zanele Dlamini"],
+    "By: /s/ Hemi Te Rangi\nName: Hemi Te Rangi": ["Hemi Te Rangi"],
+    "Attest: Anastasia Pavlovna Sokolova\nCorporate Secretary": ["Anastasia Pavlovna Sokolova"],
+    "Print Name: Siddharth Iyer\nSignature: ______________": ["Siddharth Iyer"],
+    "By: /s/ Katalin Szabó\nName: Katalin Szabó\nTitle: General Counsel": ["Katalin Szabó"],
+}
+HELD_OUT_2_NAMED = {
+    "John Smith, the Chief Executive Officer of the Company, shall serve as the initial Manager.": ["John Smith"],
+    "This Separation Agreement is entered into by and between the Company and Priyanka Deshmukh (\"Employee\").":
+        ["Priyanka Deshmukh"],
+    "The Court has reviewed the Declaration of Emeka Nwosu filed in support of the Motion.": ["Emeka Nwosu"],
+    "Notices to the Licensor shall be addressed to the attention of Ms. Ingeborg Aasen, General Counsel.":
+        ["Ingeborg Aasen"],
+    "The Parties appoint Hiroshi Takahashi as sole arbitrator.": ["Hiroshi Takahashi"],
+    "Plaintiff Wanjiru Kamau alleges that Defendant failed to pay overtime wages.": ["Wanjiru Kamau"],
+    "Each of Aleksander Nowicki and Sofia Marchetti shall serve as a Director until a successor is elected.":
+        ["Aleksander Nowicki", "Sofia Marchetti"],
+    "I appoint my daughter, Leilani Kahananui, as Executor of this Will.": ["Leilani Kahananui"],
+    "The Escrow Agent shall release the Deposit upon joint instructions signed by Omar Haddad and Li Na.":
+        ["Omar Haddad", "Li Na"],
+    "Deposition of Bartholomew Ashworth-Grey, taken on behalf of Defendant.": ["Bartholomew Ashworth-Grey"],
+}
+
 DEV_SIGNATURES = {
     "By: /s/ Margaret O'Donnell\nName: Margaret O'Donnell\nTitle: Chief Financial Officer": ["Margaret O'Donnell"],
     "By: /s/ Tobias Lindqvist\nName: Tobias Lindqvist\nTitle: Managing Director": ["Tobias Lindqvist"],
@@ -182,32 +302,72 @@ def signature_recall(pii: Pii, blocks: dict[str, list[str]]) -> float:
     return found / total
 
 
-# The held-out set misses the issue's 5 % bar: 3 of 25 sentences (0.12, against 0.28 before the rules) keep a
-# PERSON span on a lone capitalised common noun ("withhold Retention", "caused by Delay"). A rule that took
-# every such word for a term reached 0.04 but hid real one-word names ("Impi", "Wit", "given Even his
-# address") and cost the synthetic evaluation 11 surviving names, so it was dropped; the bar below
-# guards today's figure.
-_PERSON_RATE_BAR = {"dev": 0.05, "check": 0.05, "held-out": 0.12}
+# The issue's bar on every set. The first held-out set missed it at first: 3 of 25 sentences (0.12) kept a
+# PERSON span, on a lone capitalised dictionary word in mid-sentence ("withhold Retention", "caused by Delay")
+# and on a cross-reference ("Schedule A."). The rules had taken a capitalised word for a term only where its
+# form or neighbours said so (a role ending, a determiner, a contract verb after it); what says so in these
+# sentences is the register of the passage, which skills/pii/register.py now reads. A rule that took every
+# such word for a term in any text had reached 0.04 but hid real one-word names ("Impi", "Wit", "given Even
+# his address") and cost the synthetic evaluation 11 surviving names: the register keeps it to contracts.
+_PERSON_RATE_BAR = {"dev": 0.05, "check": 0.05, "held-out": 0.05, "held-out-2": 0.05}
 
 
 @pytest.mark.parametrize(("name", "sentences"), [("dev", DEV_NO_ENTITY), ("check", CHECK_NO_ENTITY),
-                                                 ("held-out", HELD_OUT_NO_ENTITY)])
+                                                 ("held-out", HELD_OUT_NO_ENTITY),
+                                                 ("held-out-2", HELD_OUT_2_NO_ENTITY)])
 def test_defined_terms_are_not_people(pii: Pii, name: str, sentences: list[str]) -> None:
     rate = person_span_rate(pii, sentences)
     assert rate <= _PERSON_RATE_BAR[name], (rate, [(s, _people(pii, s)) for s in sentences if _people(pii, s)])
 
 
-@pytest.mark.parametrize("blocks", [DEV_SIGNATURES, CHECK_SIGNATURES, HELD_OUT_SIGNATURES],
-                         ids=["dev", "check", "held-out"])
+@pytest.mark.parametrize("blocks", [DEV_SIGNATURES, CHECK_SIGNATURES, HELD_OUT_SIGNATURES, HELD_OUT_2_SIGNATURES],
+                         ids=["dev", "check", "held-out", "held-out-2"])
 def test_signature_block_names_are_found(pii: Pii, blocks: dict[str, list[str]]) -> None:
     recall = signature_recall(pii, blocks)
     assert recall >= 0.9, (recall, {b: pii(b) for b in blocks})
 
 
 def test_names_in_contract_prose_are_still_found(pii: Pii) -> None:
-    for text, people in CHECK_NAMED.items():
+    for text, people in {**CHECK_NAMED, **HELD_OUT_2_NAMED}.items():
         masked = redact(text, pii(text), "mask").text
         assert all(person not in masked for person in people), (text, pii(text))
+
+
+def test_capitals_are_read_by_the_register_of_the_passage(pii: Pii) -> None:
+    """In a contract a capitalised dictionary word is a term wherever it stands; in chat it is still a name,
+    and in a contract a name still reads as one (a rarer given name, a given name and surname, "Ms.")."""
+    assert not _people(pii, "The Borrower shall repay the Loan in full on the Maturity Date, as set out in "
+                            "Schedule B, and Lender may charge Interest on any Overdue Amount.")
+    # "Loan" is a given name in one of the name lists' locales: after "the" it is a term all the same.
+    assert not _people(pii, "The Borrower shall pay the Loan to Bank of America, N.A. in Charlotte.")
+    assert {"Will", "Hope"} <= set(_people(pii, "I told Will and Hope that the Bank closes early."))
+    for text, name in (("Notices shall be sent to Grace at the address below.", "Grace"),
+                       ("The Seller shall deliver the Shares to Mark Young at the Closing.", "Mark Young"),
+                       ("The Parties agree that Ms. Rose shall act as mediator.", "Rose")):
+        assert name in _people(pii, text), (text, pii(text))
+
+
+def test_the_register_is_read_around_each_span() -> None:
+    """A contract quoted below a chat message makes the contract formal, not the chat above it."""
+    chat = "Lunch with Will went well, see the clause he sent below. "
+    contract = ("The Tenant shall pay the Rent to Landlord on each Payment Date, and Landlord may "
+                "withhold Consent to any Assignment. ")
+    text = chat + "\n" + "x " * register.REACH + "\n" + contract
+    will, rent = text.index("Will"), text.index("Consent")
+    assert not register.is_formal(text, will, will + 4)
+    assert register.is_formal(text, rent, rent + 7)
+
+
+@pytest.mark.parametrize("unit", [". " + " " * 99_998, "the " * 25_000, "\n" + "-" * 99_999,
+                                  "Owner may withhold Retention from each Progress Payment. " * 1_800])
+def test_the_register_is_read_in_linear_time(unit: str) -> None:
+    """The cue patterns on 100,000 characters (the gateway's longest text): a run of blanks after a full
+    stop was read again from each blank by a first version, and every span of a long contract asks."""
+    text = unit[:100_000]
+    started = time.process_time()
+    for at in range(0, len(text), 1_000):  # a hundred spans asking, the cues found once
+        register.is_formal(text, at, at + 5)
+    assert time.process_time() - started <= 1.0
 
 
 def test_a_legal_form_after_a_determiner_names_no_company(pii: Pii) -> None:

@@ -8,6 +8,12 @@ document's vocabulary. The rules here read the form, not a list of terms:
   determiner or quantifier ("the", "each", "any", "such", "its"), before the contract's own verbs
   ("shall", "means", "hereby"), or defined in the text itself ('(the "Company")', '"Material Adverse
   Effect" means'). A name that is no dictionary word ("Weiss", "Okafor") is never one;
+- in a passage written like a contract (``register.is_formal``: legal function words, bare parties,
+  determined terms around the span) a capitalised dictionary phrase is a term **wherever it stands**
+  ("withhold Retention", "caused by Delay"): that is how the register uses capitals. Only words that still
+  read as a name stay one: a given name that is a rarer word ("Grace"), a given name and a surname
+  ("Grace Young"), or a name introduced as one ("Mr. Rose");
+- a **cross-reference** ("Schedule A", "Article IV") is a part of the document, not a name and an initial;
 - a **legal form after a determiner only** ("The Company", "such Corporation") names no company;
 - a **signature block** names its signatory after "By:", "/s/", "Name:", "Witness:" and the like: the
   words there are a person's name whatever a dictionary says of them;
@@ -20,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from slmkit.skills.pii import names
+from slmkit.skills.pii import names, register
 
 # Words that open a noun phrase without naming anything: before capitalised dictionary words they make
 # those words a term ("the Borrower", "each Lender", "its Subsidiaries").
@@ -60,13 +66,26 @@ def defined_terms(text: str) -> frozenset[str]:
 _ROLE_SUFFIX = re.compile(r"(?i)(?:ee|or|er|ant|ent|ary)s?$")
 
 
-def _term_word(word: str) -> bool:
-    """A dictionary word, or a role made from one ("Servicer": service; "Franchisee": franchise)."""
+# Prefixes legal drafting glues onto dictionary words with a hyphen: "Non-defaulting", "Sub-processor".
+_PREFIXES = frozenset({"non", "sub", "pre", "co", "re", "post", "anti", "multi", "inter", "intra", "self", "cross",
+                       "over", "under", "out", "semi", "quasi", "ex", "de", "mid", "pro", "counter", "un"})
+
+
+def _term_word(word: str, lenient: bool = False) -> bool:
+    """A dictionary word, a role made from one ("Servicer": service; "Franchisee": franchise), or a compound
+    of them ("Pre-Existing", "Attorney-in-Fact", "Close-out"; a double-barrelled surname is no compound of
+    dictionary words: "Mensah-Boateng"). ``lenient`` accepts a given name that is also a rarer dictionary
+    word ("Loan", "Grace", "Captain"): the name lists hold every locale's names, ~1,800 of them words."""
     if word in names.place_names() or word.title() in names.place_names():
         return False  # "the Lisbon office": GCIDE lists lisbon (a wine), the address lists the city
+    parts = [p for p in re.split(r"[-‐]", word) if p]
+    if len(parts) > 1:
+        return all(p.lower() in _PREFIXES or p.lower() in _LINKS or (len(p) > 1 and _term_word(p, lenient))
+                   for p in parts) \
+            and not all(p.lower() in _PREFIXES or p.lower() in _LINKS for p in parts)
     if names.is_english_word(word):
         kind = names.word_kind(word)  # "other": a place, or capitals ("LANDLORD", a heading)
-        return kind == "word" or (kind == "other" and word.isupper())
+        return kind == "word" or (lenient and kind == "word-name") or (kind == "other" and word.isupper())
     m = _ROLE_SUFFIX.search(word)
     if not m or names.word_kind(word) == "name":
         return False
@@ -74,13 +93,14 @@ def _term_word(word: str) -> bool:
     return len(stem) >= 4 and any(names.is_english_word(stem + tail) for tail in ("", "e", "ate"))
 
 
-def _dictionary_phrase(words: list[str]) -> bool:
+def _dictionary_phrase(words: list[str], lenient: bool = False) -> bool:
     """Capitalised dictionary words, perhaps linked by "of", "and" ...: no word a name list would explain
-    better ("Weiss", "Okafor", "Hannah" are names before they are anything else)."""
+    better ("Weiss", "Okafor", "Hannah" are names before they are anything else; ``lenient``: see
+    ``_term_word``)."""
     content = [w for w in words if w.lower() not in _LINKS]
     if not content or not all(w[:1].isupper() for w in content):
         return False
-    return all(_term_word(w) for w in content)
+    return all(_term_word(w, lenient) for w in content)
 
 
 def _listed_name(words: list[str]) -> bool:
@@ -111,7 +131,16 @@ def is_defined_term(text: str, start: int, end: int, terms: frozenset[str] = fro
     phrase = " ".join(words)
     if phrase in terms or any(phrase in term.split("'")[0] for term in terms if len(phrase) > 3 and phrase in term):
         return True
-    if not _dictionary_phrase(words) or (words[-1].isupper() and len(words) == 1 and len(words[-1]) <= 4):
+    if kind == "PERSON" and _cross_reference(words):
+        return True  # "Schedule A", "Article IV", "Exhibit C": a part of the document, not a person's initial
+    # After a determiner a word that is also someone's given name is a term ("the Loan", "any Grace
+    # Period"), unless the words read as a given name and a surname ("the said Grace Young").
+    lenient = determiner and not _given_then_surname(words)
+    if (kind == "PERSON" and any(_acronym(w) for w in words)
+            and _dictionary_phrase([w for w in words if not _acronym(w)], lenient)
+            and register.is_formal(text, start, end)):
+        return True  # "Foreground IP", "HR Policies": an acronym inside a contract's term, beside its words
+    if not _dictionary_phrase(words, lenient) or (words[-1].isupper() and len(words) == 1 and len(words[-1]) <= 4):
         return False  # "ACME", "IBM": short capitals are names of their own
     if determiner and kind == "LOCATION":
         # Towns named by dictionary words stand after "the" too ("the Lisbon office", "the Reading
@@ -133,6 +162,8 @@ def is_defined_term(text: str, start: int, end: int, terms: frozenset[str] = fro
     if short_line and (_TITLE_LINE.match(text, line_start)
                        or (not text[line_start:start].strip() and rest.strip() in ("", ":"))):
         return True  # a job title under "Title:", or a heading line: "LANDLORD:", "EXECUTIVE"
+    if kind == "PERSON" and register.is_formal(text, start, end) and not _named_like_person(words):
+        return True  # "withhold Retention", "caused by Delay", "pay to Landlord", in a contract's prose
     if len(words) > 1 or _listed_name(words):
         return False
     # One word no name list knows: a party's role capitalised in mid-sentence ("deliver to Seller", "grants
@@ -141,6 +172,46 @@ def is_defined_term(text: str, start: int, end: int, terms: frozenset[str] = fro
     if names.line_initial(text, start):
         return bool(_PARTY_VERB_AFTER.match(text, end))
     return _role_word(words[0])
+
+
+# What follows a part of the document in a cross-reference: a letter or a Roman numeral ("Schedule A",
+# "Article IV"); numbers are no words here ("Section 2.14" reaches the rules as "Section").
+_DESIGNATOR = re.compile(r"[A-Z]|[IVXLC]{1,6}")
+
+
+def _cross_reference(words: list[str]) -> bool:
+    """Capitalised dictionary words, then a letter or Roman numeral: "Schedule A", "Count II". Not after a
+    given name, where the letter is an initial ("Mary A.")."""
+    head = list(words)
+    while head and _DESIGNATOR.fullmatch(head[-1]):
+        head.pop()
+    return (0 < len(head) < len(words) and head[0] not in names.given_names()
+            and all(w.lower() in _LINKS or (w[:1].isupper() and _term_word(w)) for w in head))
+
+
+def _named_like_person(words: list[str]) -> bool:
+    """Dictionary words that still read as a name in a formal text: a given name that is a rarer word
+    ("Grace", "Rose", "Smith"), or a given name then a surname ("Grace Young", "Will Price")."""
+    content = [_as_name(w) for w in words if w.lower() not in _LINKS]
+    if len(content) == 1:
+        return names.word_kind(content[0]) in ("name", "word-name")
+    return _given_then_surname(content)
+
+
+def _acronym(word: str) -> bool:
+    """Two to four capitals that are no name in capitals ("IP", "HR", "EBITDA" is too long; "JO" is Jo)."""
+    return (word.isupper() and 2 <= len(word) <= 4 and _as_name(word) not in names.given_names()
+            and _as_name(word) not in names.surnames())
+
+
+def _as_name(word: str) -> str:
+    """A word in capitals as a name list writes it: "GRACE" -> "Grace"."""
+    return word.title() if word.isupper() and len(word) > 1 else word
+
+
+def _given_then_surname(words: list[str]) -> bool:
+    return (len(words) > 1 and _as_name(words[0]) in names.given_names()
+            and _as_name(words[-1]) in names.surnames())
 
 
 def _role_word(word: str) -> bool:

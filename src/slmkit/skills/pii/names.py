@@ -155,6 +155,15 @@ def common_words() -> frozenset[str]:
     return frozenset(Provider.word_list) | frozenset(STOP_WORDS)
 
 
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """spaCy's English stop words (pronouns, determiners, auxiliaries): words that name nothing, unlike
+    the frequent nouns in ``common_words`` ("owner", "member", "court" can be a contract's terms)."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
 def is_street(words: list[str]) -> bool:
     return any(w.lower() in _STREET_WORDS or w.lower().endswith(_STREET_SUFFIXES) for w in words)
 
@@ -322,6 +331,13 @@ def name_by_capitals(text: str, tokens: list[Any]) -> tuple[int, int] | None:
             or is_org(words) or is_street(words) or " ".join(words) in place_names()):
         return None
     kinds = [_word_kind(t) for t in tokens]
+    # A role or title in apposition before the name: "Plaintiff Wanjiru Kamau alleges", "Senator Kamau":
+    # dictionary words, then words no dictionary explains, one of them a listed name.
+    lead = 0
+    while lead < len(kinds) - 1 and kinds[lead] == "word":
+        lead += 1
+    if lead and "name" in kinds[lead:] and all(k in ("name", "unlisted") for k in kinds[lead:]):
+        tokens, kinds, words = tokens[lead:], kinds[lead:], words[lead:]
     start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
     if (text[end:end + 1] in "-‐" and end < len(text)) or text[start - 1:start] in ("-", "‐"):
         return None  # part of a compound: Bre-X, Franco-African, French-owned
@@ -732,7 +748,7 @@ def org_after(text: str, end: int) -> tuple[int, int, bool] | None:
 
 def warm_up() -> None:
     """Load every list this module uses (about a second, once per process)."""
-    given_names(), surnames(), place_names(), english_words(), common_words(), _country_pattern()
+    given_names(), surnames(), place_names(), english_words(), common_words(), stop_words(), _country_pattern()
     _country_pattern(with_given_names=True)
 
 
