@@ -8,7 +8,7 @@ import pytest
 from slmkit.skills.sentiment.data import (NEGATIVE_WORDS, POSITIVE_WORDS, TEST_NEGATED, TEST_NOUNS, TRAIN_KEPT,
                                           TRAIN_NEGATED, TRAIN_NOUNS, _halves, has_negation, negation_test,
                                           negation_train)
-from slmkit.skills.sentiment.features import negation_scope
+from slmkit.skills.sentiment.features import brevity, clause_share, negated_rows, negation_scope
 
 
 def test_negation_scope_stops_at_the_clause():
@@ -17,6 +17,15 @@ def test_negation_scope_stops_at_the_clause():
     assert negation_scope("Never again; nothing worked") == "again ; worked"
     assert negation_scope("A warm and funny film.") == ""
     assert has_negation("it doesn't work") and has_negation("no one came") and not has_negation("a fine, sunny day")
+
+
+def test_a_side_clause_negation_weighs_less_than_a_whole_sentence_one():
+    assert clause_share("the app isn't slow.") == 1.0
+    side = "the plot doesn't matter, the acting is superb."
+    assert clause_share(side) == 0.5 and clause_share("the acting is superb.") == 0.0
+    assert brevity("the app isn't slow.") == 1.0
+    assert brevity("though the film isn't badly made, the fun slowly leaks out of it over two long hours.") < 0.5
+    assert negated_rows(["a fine film.", "not a fine film.", "far from fine."]) == [1]
 
 
 def test_negation_sets_share_no_word_noun_or_frame():
@@ -48,6 +57,13 @@ def test_negated_praise_and_criticism_keep_their_meaning(sentiment):
     assert [r.label for r in sentiment(texts)] == ["positive", "negative", "positive", "negative"]
 
 
+def test_sentences_without_a_negation_are_the_polarity_heads_answer(sentiment):
+    texts = ["a gorgeous, witty, seductive movie.", "dull, lifeless and far too long."]
+    p = sentiment.model.polarity.predict_proba(sentiment.embed.vectors(texts))
+    positive = sentiment.model.polarity.labels.index("positive")
+    assert [r.positive for r in sentiment(texts)] == pytest.approx(list(p[:, positive]), abs=1e-6)
+
+
 def test_factual_sentences_are_neutral_and_opinions_are_not(sentiment):
     factual = ["The bridge was completed in 1932 and spans the river at its narrowest point.",
                "The university has four faculties and about 12,000 students."]
@@ -69,4 +85,4 @@ def test_eval_sentiment_beats_vader_on_negation_and_states_neutral_precision():
     assert report["sets"]["negation"] >= 200
     assert head["negation_accuracy"] >= 0.8 > vader["negation_accuracy"]
     assert head["neutral_precision"] >= 0.9 and head["factual_confident_polar"] <= 0.02
-    assert head["polar_accuracy"] >= 0.74 and head["multiemo_polar_accuracy"] > vader["multiemo_polar_accuracy"]
+    assert head["polar_accuracy"] >= 0.75 and head["multiemo_polar_accuracy"] > vader["multiemo_polar_accuracy"]

@@ -1,9 +1,9 @@
 """The sentiment heads slmkit builds for itself (``slmkit setup``, or on first use), and their cache files.
 
 Three small heads (see ``features.SentimentModel``): polarity on the embedding, a negation head that
-weighs a negated phrase's polarity against the sentence's, and a neutral-vs-polar head. Trained on
-Pang & Lee's train split, generated negated sentences and encyclopaedic neutral sentences (see
-``data``); every test set stays out. Probabilities are temperature-calibrated on cross-validated
+weighs a negated phrase's polarity against the sentence's (for sentences with a negation only), and a
+neutral-vs-polar head. Trained on Pang & Lee's train split, generated negated sentences and
+encyclopaedic neutral sentences (see ``data``); every test set stays out. Probabilities are temperature-calibrated on cross-validated
 logits, so "neutral" is a calibrated outcome, not a band around 0.5.
 """
 
@@ -14,13 +14,14 @@ from pathlib import Path
 
 from slmkit.skills.embed import Embed
 from slmkit.skills.sentiment.data import POLAR_TEST_FRACTION, negation_train, neutral_train, sentiment_data
-from slmkit.skills.sentiment.features import SentimentModel, margin, negation_inputs
+from slmkit.skills.sentiment.features import SentimentModel, margin, negated_rows, negation_inputs
 from slmkit.train.heads import LinearHead
 from slmkit.train.store import built_heads, builtin_path
 
 SENTIMENT_TEST_FRACTION = POLAR_TEST_FRACTION
 # The recipe's version is in the cache files' names: a changed recipe is built again, not read stale.
-RECIPE = "sentiment-r2"
+# r3: the negation head reads only negated sentences, through clause share and brevity (new inputs).
+RECIPE = "sentiment-r3"
 PARTS = ("polarity", "negation", "neutral")
 NEGATED_EXAMPLES = 600
 SEED = 0
@@ -52,6 +53,7 @@ def train_sentiment_model(encoder: str, progress: Callable[[int], None] | None =
     embed = Embed(encoder).warm_up()
     x_polar = embed.vectors([e.text for e in polar], progress=progress)
     y_polar = [e.label for e in polar]
+    polar_texts = [e.text for e in polar]
     polarity = LinearHead.fit(x_polar, y_polar, c=10.0)
     # Out-of-fold sentence margins for Pang & Lee: in-sample ones are over-confident and would teach
     # the negation head to trust the sentence more than it deserves on new text.
@@ -61,15 +63,19 @@ def train_sentiment_model(encoder: str, progress: Callable[[int], None] | None =
     for train, test in (folds, folds[::-1]):
         half = LinearHead.fit(x_polar[train], [y_polar[i] for i in train], c=10.0, calibrate=False)
         oof[test] = margin(half, x_polar[test])
-    polar_texts = [e.text for e in polar]
+    # The negation head learns from, and later answers, only sentences with a negation.
     x_negated = embed.vectors([e.text for e in negated], progress=progress)
-    inputs = np.vstack([negation_inputs(polarity, embed, polar_texts, x_polar, oof),
-                        negation_inputs(polarity, embed, [e.text for e in negated], x_negated)])
-    negation = LinearHead.fit(inputs, y_polar + [e.label for e in negated], c=1.0)
+    rows_polar, rows_generated = negated_rows(polar_texts), negated_rows([e.text for e in negated])
+    inputs = np.vstack([
+        negation_inputs(polarity, embed, [polar_texts[i] for i in rows_polar], x_polar[rows_polar], oof[rows_polar]),
+        negation_inputs(polarity, embed, [negated[i].text for i in rows_generated], x_negated[rows_generated])])
+    negation = LinearHead.fit(inputs, [y_polar[i] for i in rows_polar] + [negated[i].label for i in rows_generated],
+                              c=1.0)
     x_neutral = embed.vectors([e.text for e in neutral], progress=progress)
     neutral_head = LinearHead.fit(np.vstack([x_neutral, x_polar, x_negated]),
                                   ["neutral"] * len(neutral) + ["polar"] * (len(polar) + len(negated)), c=10.0)
-    for head, what in ((polarity, "pang-lee train"), (negation, "pang-lee train (out-of-fold) + generated negations"),
+    for head, what in ((polarity, "pang-lee train"),
+                       (negation, "negated sentences: pang-lee train (out-of-fold) + generated"),
                        (neutral_head, "squad-dev neutral sentences vs the polar ones")):
         head.meta.update({"recipe": RECIPE, "dataset": what, "test_fraction": SENTIMENT_TEST_FRACTION})
     return SentimentModel(polarity, negation, neutral_head)
