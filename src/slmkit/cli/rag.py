@@ -54,22 +54,36 @@ def ingest_cmd(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Access tag for these documents (repeatable); "
                                                   "tagged documents are only retrieved with `ask --access TAG`.")] = None,
     keep_missing: Annotated[bool, typer.Option("--keep-missing", help="Keep documents whose files are gone.")] = False,
+    embedder: Annotated[str | None, typer.Option("--embedder", help="Encoder of the collection: minilm (default, "
+                                                 "fast), nomic or mpnet (stronger, slower; `make nomic`, `make "
+                                                 "mpnet`). Naming another than the collection's re-embeds it; "
+                                                 "omitted: keep the collection's.")] = None,
     index_path: IndexOption = None,
 ) -> None:
     """Ingest a folder: only new or changed files are parsed and embedded; deleted files are removed.
     A file that cannot be ingested (binary, unreadable, too large, a symlink leading outside the
     folder) is skipped and named with the reason; the rest is ingested."""
+    from slmkit.cli._io import progress_bar
+    from slmkit.rag.embedders import embedder_model
     from slmkit.rag.ingest import ingest, scan
+    from slmkit.rag.reembed import reembed
 
+    model = embedder_model(embedder)
     files, skipped = scan(path)
     for name, why in skipped:
         console.print(f"[yellow]skipped[/yellow] {escape(name)}: {escape(why)}")
     index = _index(index_path)
     try:
+        if model and any(c.name == collection for c in index.collections()):
+            redone = reembed(index, collection, model, progress_bar)  # resumes an interrupted one
+            if redone.changed:
+                console.print(f"{escape(collection)}: re-embedded {redone.texts} chunk texts with {model} "
+                              f"(was {redone.old_model}); fitted fusion weights reset, re-run `slmkit rag tune`")
         with _bytes_bar(f"ingest into {collection}", files) as (on_bytes, on_file):
             report = ingest(path, collection, meta=_pairs(meta, "--meta"), tags=tag or [], index=index, files=files,
-                            delete_missing=not keep_missing, progress=on_file, on_bytes=on_bytes)
+                            delete_missing=not keep_missing, progress=on_file, on_bytes=on_bytes, embed_model=model)
         stats = index.stats(collection)
+        embed_model = index.collection(collection).embed_model
     finally:
         index.close()
     for name, why in report.skipped:  # files that could not be read or parsed (the scan's skips are above)
@@ -78,7 +92,7 @@ def ingest_cmd(
     summary = {k: v for k, v in report.__dict__.items() if k != "skipped"}
     summary.update(skipped=len(every_skip), skipped_files=[{"path": name, "reason": why} for name, why in every_skip],
                    seconds=round(report.seconds, 2), chunks_per_second=round(report.chunks_per_second, 1),
-                   collection_documents=stats["documents"], collection_chunks=stats["chunks"],
+                   collection_documents=stats["documents"], collection_chunks=stats["chunks"], embed_model=embed_model,
                    index_bytes=stats["bytes"], index=str(index.path))
     out.print_json(json.dumps(summary))
 
@@ -168,6 +182,7 @@ def ask_cmd(
 
 
 rag_app = typer.Typer(help="Look after a RAG collection's retrieval.", no_args_is_help=True)
+rag_app.command("ingest")(ingest_cmd)  # `slmkit rag ingest` = `slmkit ingest`
 
 
 @rag_app.command("tune")

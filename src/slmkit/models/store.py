@@ -23,6 +23,7 @@ from slmkit.models.files import (
     sha256_file,
 )
 from slmkit.models.optimize import optimise_encoder
+from slmkit.models.zip_member import extract_member
 
 __all__ = [
     "ModelStatus", "assemble", "assembled_path", "derive", "derived_path", "package_file", "resolve",
@@ -55,6 +56,8 @@ def resolve(name_or_spec: str | ModelSpec, role: str = "model") -> Path:
     spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
     if spec.derive == "torch-export":
         return converted_file(spec, role)
+    if spec.derive == "zip-member" and role == "model":
+        return extract_member(spec)
     if spec.parts and role == "model":
         return assemble(spec)
     if spec.derive and role == "model":
@@ -69,6 +72,13 @@ def status(spec: ModelSpec) -> ModelStatus:
     try:
         if spec.derive == "torch-export":
             return ModelStatus(spec.name, True, converted_file(spec, "model"), "converted")
+        if spec.derive == "zip-member":
+            target = assembled_path(spec)
+            if target.is_file() and target.stat().st_size == spec.assembled_size:
+                return ModelStatus(spec.name, True, target, "extracted")
+            for part in spec.parts:
+                package_file(part)
+            return ModelStatus(spec.name, True, None, "parts installed, extracted on first use")
         if spec.parts:
             target = assembled_path(spec)
             if target.is_file() and target.stat().st_size == spec.assembled_size:
@@ -104,6 +114,9 @@ def verify(spec: ModelSpec, progress: Progress | None = None) -> ModelStatus:
         if spec.parts:
             target = assembled_path(spec)
             if not target.is_file():
+                if spec.derive == "zip-member":
+                    extract_member(spec)  # checks the member's CRC, size and checksum on the way
+                    return ModelStatus(spec.name, True, target, "extracted and verified")
                 assemble(spec, progress)  # checks every part and the whole on the way
                 return ModelStatus(spec.name, True, target, "assembled and verified")
             if sha256_file(target, progress) != spec.assembled_sha256:

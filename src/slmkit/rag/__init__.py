@@ -4,6 +4,7 @@ hybrid retrieval -> re-ranking -> answers with citations from a local generator.
     from slmkit import rag
     rag.ingest("~/finance-docs", "finance")
     rag.ask("What was the Q3 cash position?", "finance").text
+    rag.ingest("~/finance-docs", "finance", embed_model="nomic")  # another encoder: re-embeds the collection
 
 Nothing heavy is imported here: each function imports its module on first use.
 """
@@ -22,6 +23,7 @@ _EXPORTS = {
     "ask": "slmkit.rag.answer", "Answerer": "slmkit.rag.answer", "RagAnswer": "slmkit.rag.answer",
     "Citation": "slmkit.rag.answer", "NOT_FOUND": "slmkit.rag.answer",
     "ChunkingConfig": "slmkit.rag.chunking", "chunk_document": "slmkit.rag.chunking",
+    "EMBEDDERS": "slmkit.rag.embedders", "ReembedReport": "slmkit.rag.reembed",
 }
 __all__ = sorted(_EXPORTS)
 

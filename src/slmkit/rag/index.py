@@ -29,6 +29,9 @@ from typing import Any
 from slmkit.errors import InvalidInputError
 
 SCHEMA_VERSION = 1
+# Where a collection keeps its fitted fusion weights (collection metadata; slmkit.rag.tune writes them,
+# a re-embed drops them): here, below both retrieve and ingest, which read it.
+TUNED_KEY = "retrieval"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _META_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
@@ -82,6 +85,16 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, ctoken, heading, text) VALUES (new.id, new.ctoken, new.heading, new.text);
 END;
+-- A collection being re-embedded with another encoder: one vector per distinct chunk text, written
+-- batch by batch (each batch committed: an interrupted re-embed resumes where it stopped) while the
+-- chunks keep the old vectors; swapped into the chunks in one transaction once every text has one.
+CREATE TABLE IF NOT EXISTS restaged(
+    collection TEXT NOT NULL,
+    embed_model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY(collection, embed_model, text_hash)
+);
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, ctoken, heading, text)
     VALUES ('delete', old.id, old.ctoken, old.heading, old.text);
@@ -269,7 +282,8 @@ class Index:
 
     def ensure_collection(self, name: str, embed_model: str, dim: int, meta: Mapping[str, Any] | None = None,
                           tags: Sequence[str] | None = None) -> Collection:
-        """Create the collection, or update its metadata and tags; the embedding model cannot change."""
+        """Create the collection, or update its metadata and tags; the embedding model changes only
+        through a re-embed (``stage_vectors`` then ``swap_embedder``: slmkit.rag.reembed)."""
         import hashlib
 
         check_name(name)
@@ -284,8 +298,8 @@ class Index:
             else:
                 if row["embed_model"] != embed_model:
                     raise InvalidInputError(
-                        f"collection {name!r} was built with {row['embed_model']}; re-ingest with that model "
-                        f"or use a new collection for {embed_model}"
+                        f"collection {name!r} is embedded with {row['embed_model']}, not {embed_model}; "
+                        f"ingest with `--embedder {embed_model}` to re-embed it"
                     )
                 merged = {**json.loads(row["meta"]), **dict(meta or {})}
                 all_tags = sorted(set(json.loads(row["tags"])) | set(tags or []))
@@ -308,9 +322,45 @@ class Index:
     def drop_collection(self, name: str) -> None:
         self.collection(name)
         with self.transaction() as db:
+            db.execute("DELETE FROM restaged WHERE collection = ?", (name,))
             db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
             db.execute("DELETE FROM documents WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    # -- re-embedding with another encoder ------------------------------------------------------
+    _UNSTAGED = ("FROM chunks c WHERE c.collection = ? AND NOT EXISTS (SELECT 1 FROM restaged s WHERE "
+                 "s.collection = c.collection AND s.embed_model = ? AND s.text_hash = c.text_hash)")
+
+    def unstaged(self, name: str, embed_model: str) -> list[tuple[str, str]]:
+        """(text hash, text to embed) of each distinct chunk text that has no ``embed_model`` vector staged."""
+        rows = self.query(f"SELECT c.text_hash, min(c.heading) AS heading, min(c.text) AS text {self._UNSTAGED} "
+                          "GROUP BY c.text_hash ORDER BY min(c.id)", (name, embed_model))
+        return [(r["text_hash"], f"{r['heading']}\n{r['text']}" if r["heading"] else r["text"]) for r in rows]
+
+    def stage_vectors(self, name: str, embed_model: str, vectors: Sequence[tuple[str, bytes]]) -> None:
+        """Keep a batch of new vectors beside the collection (committed; the chunks are untouched)."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO restaged(collection, embed_model, text_hash, vector) "
+                           "VALUES (?, ?, ?, ?)", [(name, embed_model, h, v) for h, v in vectors])
+
+    def swap_embedder(self, name: str, embed_model: str, dim: int, drop_meta: Sequence[str] = ()) -> int:
+        """In one transaction: give every chunk its staged vector and the collection its new model and
+        dimension (forgetting the ``drop_meta`` keys, fitted for the old one). Returns how many chunk
+        texts still lack a vector -- then nothing is changed, and the caller embeds those first."""
+        with self.transaction() as db:
+            missing = db.execute(f"SELECT count(DISTINCT c.text_hash) {self._UNSTAGED}", (name, embed_model)).fetchone()[0]
+            if missing:
+                return int(missing)
+            db.execute("UPDATE chunks SET vector = (SELECT s.vector FROM restaged s WHERE s.collection = ? AND "
+                       "s.embed_model = ? AND s.text_hash = chunks.text_hash) WHERE collection = ?",
+                       (name, embed_model, name))
+            meta = json.loads(db.execute("SELECT meta FROM collections WHERE name = ?", (name,)).fetchone()[0])
+            for key in drop_meta:
+                meta.pop(key, None)
+            db.execute("UPDATE collections SET embed_model = ?, dim = ?, meta = ?, generation = generation + 1 "
+                       "WHERE name = ?", (embed_model, dim, json.dumps(meta), name))
+            db.execute("DELETE FROM restaged WHERE collection = ?", (name,))
+        return 0
 
     # -- documents ----------------------------------------------------------------------------
     def documents(self, collection: str) -> dict[str, DocumentRow]:
@@ -337,6 +387,11 @@ class Index:
                          mtime: float, meta: Mapping[str, Any], tags: Sequence[str], chunks: Sequence[NewChunk]) -> int:
         """Insert or replace one document and all its chunks, atomically. Returns the document id."""
         with self.transaction() as db:
+            now = db.execute("SELECT embed_model FROM collections WHERE name = ?", (collection.name,)).fetchone()
+            if now is None or now[0] != collection.embed_model:
+                # Another process re-embedded (or dropped) the collection while this one embedded the document.
+                raise InvalidInputError(f"collection {collection.name!r} changed to "
+                                        f"{now[0] if now else 'nothing'} during this ingest; run it again")
             old = db.execute("SELECT id FROM documents WHERE collection = ? AND source = ?",
                              (collection.name, source)).fetchone()
             if old is not None:
@@ -437,6 +492,7 @@ class Index:
         key = (str(self.path.resolve()), collection.name)
         row = self.query("SELECT created, generation FROM collections WHERE name = ?", (collection.name,))
         current = (float(row[0][0]), int(row[0][1])) if row else (0.0, -1)
+        dim = collection.dim
         with _VECTOR_LOCK:
             cached = _VECTOR_CACHE.get(key)
             if cached is not None and cached[0] == current:
@@ -447,13 +503,14 @@ class Index:
             try:
                 rows = self._db.execute("SELECT id, vector FROM chunks WHERE collection = ? ORDER BY id",
                                         (collection.name,)).fetchall()
-                row = self._db.execute("SELECT created, generation FROM collections WHERE name = ?",
+                row = self._db.execute("SELECT created, generation, dim FROM collections WHERE name = ?",
                                        (collection.name,)).fetchone()
                 current = (float(row[0]), int(row[1])) if row else (0.0, -1)
+                dim = int(row[2]) if row else dim  # a re-embed may have changed it since ``collection`` was read
             finally:
                 self._db.execute("COMMIT")
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), collection.dim)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         with _VECTOR_LOCK:
             _VECTOR_CACHE[key] = (current, ids, matrix)
         return ids, matrix

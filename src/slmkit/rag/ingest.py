@@ -222,10 +222,19 @@ def _store(index: Index, collection: Collection, source: str, doc: DocStream | P
 
 def _prepare(index: Index, collection: str, meta: Mapping[str, Any] | None, tags: Sequence[str] | None,
              embed_model: str | None) -> tuple[Collection, Any]:
+    """The collection (created, or re-embedded first when ``embed_model`` names another encoder than
+    the one it has) and its encoder. ``embed_model`` None: the collection's own, or the default."""
+    from slmkit.rag.embedders import default_model, embedder_model
+    from slmkit.rag.reembed import check_available, reembed
     from slmkit.skills.embed import Embed
 
     check_name(collection)
-    embed = Embed(embed_model)
+    existing = next((c for c in index.collections() if c.name == collection), None)
+    model = embedder_model(embed_model) or (existing.embed_model if existing else default_model())
+    check_available(model)
+    if existing is not None and existing.embed_model != model:
+        reembed(index, collection, model)  # the CLI runs it first, behind a progress bar
+    embed = Embed(model)
     return index.ensure_collection(collection, embed.model, embed.dim, meta, tags), embed
 
 
@@ -327,6 +336,8 @@ def ingest(
 ) -> IngestReport:
     """Bring ``collection`` in step with the files under ``path``.
 
+    ``embed_model`` (a catalog name or an ``EMBEDDERS`` short name) chooses the collection's encoder;
+    naming another than the one it has re-embeds it first (``slmkit.rag.reembed``); None keeps it.
     ``meta`` is stored on the collection and on every document of this run (filterable);
     ``tags`` are access tags (see ``index.Filter``). ``files`` lets a caller that already
     scanned (to size a progress bar) skip the second walk. ``progress(1)`` follows the files,

@@ -19,12 +19,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from slmkit.errors import InvalidInputError
-from slmkit.rag.index import ChunkRow, Collection, Filter, Index
+from slmkit.rag.index import TUNED_KEY, ChunkRow, Collection, Filter, Index
 
 Mode = Literal["bm25", "dense", "hybrid", "rerank"]
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid", "rerank")
-# Where a collection keeps its fitted fusion weights (collection metadata).
-TUNED_KEY = "retrieval"
 TUNABLE = ("dense_share", "rerank_weight", "rerank_blend")
 
 
@@ -105,10 +103,22 @@ class Retriever:
         from slmkit.rag.ingest import open_index
 
         self.index = index or open_index()
-        self.collection: Collection = self.index.collection(collection)
-        self.tuned: dict[str, Any] | None = self.collection.meta.get(TUNED_KEY)
-        self.config = config or RetrievalConfig().tuned(self.tuned)
+        self._given = config
         self._embed: Any = None
+        self._load(self.index.collection(collection))
+
+    def _load(self, collection: Collection) -> None:
+        self.collection: Collection = collection
+        self.tuned: dict[str, Any] | None = collection.meta.get(TUNED_KEY)
+        self.config = self._given or RetrievalConfig().tuned(self.tuned)
+        self._embed = None
+
+    def _follow(self) -> None:
+        """A long-lived retriever (gateway, planner) follows a re-embed of its collection: queries must be
+        embedded by the encoder that made the vectors, and the fitted weights went with the old one."""
+        row = self.index.query("SELECT embed_model FROM collections WHERE name = ?", (self.collection.name,))
+        if row and row[0][0] != self.collection.embed_model:
+            self._load(self.index.collection(self.collection.name))
 
     def warm_up(self) -> Retriever:
         from slmkit.skills.embed import Embed
@@ -120,8 +130,9 @@ class Retriever:
 
     # -- the pieces ---------------------------------------------------------------------------
     def embed_queries(self, queries: Sequence[str]) -> Any:
+        """Query vectors, marked as queries for asymmetric encoders (nomic's "search_query: ")."""
         self.warm_up()
-        return self._embed.vectors(list(queries))
+        return self._embed.vectors(list(queries), query=True)
 
     def _bm25(self, query: str, n: int, flt: Filter | None) -> list[tuple[int, float]]:
         from slmkit.skills.bm25 import tokenize
@@ -134,6 +145,9 @@ class Retriever:
         ids, matrix = self.index.vectors(self.collection)
         if not len(ids):
             return [], ids, matrix, None
+        if matrix.shape[1] != len(qvec):
+            raise InvalidInputError(f"collection {self.collection.name!r} was re-embedded during this query; "
+                                    "ask again")
         scores = matrix @ qvec.astype(np.float32)
         if flt is not None and not flt.empty:
             allowed = self.index.allowed_chunks(self.collection.name, flt)
@@ -153,6 +167,8 @@ class Retriever:
             raise InvalidInputError(f"unknown retrieval mode(s) {sorted(unknown)}; choose from {', '.join(MODES)}")
         if k < 1:
             raise InvalidInputError("k must be at least 1")
+        if query_vector is None:
+            self._follow()
         c = self.config
         n = max(c.candidates, k * 2, c.rerank_depth)
         cands = Candidates(query)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,9 +126,18 @@ def grid_ranks(retriever: Retriever, cands: Candidates, gold: frozenset[str],
     return out
 
 
+def _query_vectors(retriever: Retriever, questions: Sequence[DevQuestion], known: Mapping[str, Any] | None) -> list[Any]:
+    """Each question's vector: from ``known`` (a caller that embedded them already: an evaluation that
+    fits and scores several ways on one set), else embedded now."""
+    if known is not None and all(q.question in known for q in questions):
+        return [known[q.question] for q in questions]
+    return list(retriever.embed_queries([q.question for q in questions]))
+
+
 def fit(retriever: Retriever, questions: Sequence[DevQuestion], grid: dict[str, tuple[float, ...]] | None = None,
-        progress: Callable[[int], None] | None = None) -> TuneResult:
-    """The grid point with the best re-ranked MRR@20 on ``questions`` (the defaults win ties)."""
+        progress: Callable[[int], None] | None = None, vectors: Mapping[str, Any] | None = None) -> TuneResult:
+    """The grid point with the best re-ranked MRR@20 on ``questions`` (the defaults win ties);
+    ``vectors``: query vectors by question text, already made with the collection's encoder."""
     grid = {key: tuple(sorted(set(grid[key]) | {getattr(RetrievalConfig(), key)})) for key in TUNABLE} \
         if grid else {key: tuple(sorted(set(GRID[key]) | {getattr(RetrievalConfig(), key)})) for key in TUNABLE}
     if len(questions) < MIN_QUESTIONS:
@@ -142,10 +151,10 @@ def fit(retriever: Retriever, questions: Sequence[DevQuestion], grid: dict[str, 
                                 f"e.g. {missing[0]!r}; name them as `slmkit ask --retrieve-only` shows them")
     started = time.perf_counter()
     retriever.warm_up()
-    vectors = retriever.embed_queries([q.question for q in questions])
+    qvecs = _query_vectors(retriever, questions, vectors)
     points: dict[tuple[float, float, float], list[tuple[int | None, int | None]]] = {}
     single: dict[str, list[int | None]] = {"bm25": [], "dense": []}
-    for q, v in zip(questions, vectors, strict=True):
+    for q, v in zip(questions, qvecs, strict=True):
         cands = retriever.candidates(q.question, DEPTH + 10, MODES, query_vector=v)
         single["bm25"].append(_rank([r.source for r, _ in retriever.rows(cands.bm25, DEPTH * 3)], q.sources))
         single["dense"].append(_rank([r.source for r, _ in retriever.rows(cands.dense, DEPTH * 3)], q.sources))
@@ -174,13 +183,14 @@ def fit(retriever: Retriever, questions: Sequence[DevQuestion], grid: dict[str, 
 
 
 def evaluate(retriever: Retriever, questions: Sequence[DevQuestion], configs: dict[str, dict[str, float]],
-             progress: Callable[[int], None] | None = None) -> dict[str, ModeScores]:
+             progress: Callable[[int], None] | None = None, vectors: Mapping[str, Any] | None = None
+             ) -> dict[str, ModeScores]:
     """BM25 and dense alone, and hybrid / re-ranked under each named set of weights, on ``questions``
     (e.g. the held-out half after fitting on the other)."""
     retriever.warm_up()
-    vectors = retriever.embed_queries([q.question for q in questions])
+    qvecs = _query_vectors(retriever, questions, vectors)
     ranks: dict[str, list[int | None]] = {"bm25": [], "dense": []}
-    for q, v in zip(questions, vectors, strict=True):
+    for q, v in zip(questions, qvecs, strict=True):
         cands = retriever.candidates(q.question, DEPTH + 10, MODES, query_vector=v)
         ranks["bm25"].append(_rank([r.source for r, _ in retriever.rows(cands.bm25, DEPTH * 3)], q.sources))
         ranks["dense"].append(_rank([r.source for r, _ in retriever.rows(cands.dense, DEPTH * 3)], q.sources))

