@@ -42,6 +42,14 @@ def test_wilson_bounds_and_answer_profiles():
     low, high = wilson(52, 52, 1.645)
     assert 0.95 <= low < 0.951 and high == 1.0
     assert wilson(0, 0) == (0.0, 1.0)
+    # A threshold read at 300 rows admits 0.97 agreement; read at 100 it must keep to the sure rows.
+    from slmkit.distill.students import pick_threshold
+
+    confidences = [1 - i / 1000 for i in range(300)]
+    correct = [i < 100 or i % 33 != 0 for i in range(300)]  # the 100 surest all right, then 0.97
+    assert pick_threshold(confidences, correct, 0.95, 1.645)[1] == 1.0
+    threshold, coverage, agreement, _ = pick_threshold(confidences, correct, 0.95, 1.645, evidence=100)
+    assert 0.3 <= coverage < 1.0 and agreement >= 0.985 and threshold > confidences[-1]
     assert normalise("  **Positive.** ") == "positive" and normalise("Answer: yes") == "yes"
     closed = profile(["Positive"] * 30 + ["negative."] * 25 + ["I cannot tell"])
     assert closed.kind == "closed" and closed.labels == ("positive", "negative")
@@ -51,7 +59,9 @@ def test_wilson_bounds_and_answer_profiles():
 
 
 def test_lifecycle_decisions_carry_their_reasons():
-    from slmkit.distill.lifecycle import TaskState, challenge, compare, promote, start_challenger, start_shadow
+    from slmkit.distill.lifecycle import (
+        TaskState, challenge, compare, held_out, promote, start_challenger, start_shadow,
+    )
 
     settings = DistillSettings()
     state = TaskState()
@@ -70,6 +80,20 @@ def test_lifecycle_decisions_carry_their_reasons():
     start_shadow(state, 2, 0.8, 100)
     rejected = [v for v in (compare(state, i % 3 != 0, settings, 0) for i in range(30)) if v is not None]
     assert rejected and rejected[0].action == "reject" and state.status == "collecting"
+    # Held-out captures the student never saw are its first comparisons; shadow requests add to them.
+    state = TaskState()
+    start_shadow(state, 3, 0.8, 100)
+    assert held_out(state, [True] * 40, settings) is None and (state.shadow_n, state.held_n) == (40, 40)
+    promoted = [v for v in (compare(state, True, settings, 0) for _ in range(20)) if v is not None]
+    assert promoted[0].reason == ("promoted: agreement 1.000 over 52 comparisons (40 held-out captures it never "
+                                  "saw, 12 shadow requests), Wilson lower bound 0.951 >= 0.95")
+    state = TaskState()
+    start_shadow(state, 4, 0.8, 100)
+    assert held_out(state, [True] * 60, settings).action == "promote" and state.status == "promoted"
+    state = TaskState()
+    start_shadow(state, 5, 0.8, 100)
+    assert held_out(state, [i % 4 != 0 for i in range(40)], settings).action == "reject"
+    assert state.status == "collecting"
     # A challenger replaces the serving student on the same terms, and a bad one is dropped.
     state = TaskState()
     start_shadow(state, 1, 0.8, 100)
@@ -300,3 +324,20 @@ def test_a_challenger_shadows_beside_the_serving_student_and_replaces_it(tmp_pat
     assert swap and "challenger " in swap[0].reason and "replaces" in swap[0].reason, decisions
     status = next(t for t in distiller.status() if t.task_id == task.task_id)
     assert status.challenger is None and status.student == second.student
+
+
+def test_held_out_captures_are_a_new_students_first_comparisons(tmp_path, slm):
+    stream = build_stream({"intent": 160}, seed=17)
+    teach = gold_teacher(stream)
+    distiller = Distiller(_lexical(holdout_share=0.25), slm, data_dir=tmp_path)
+    for i, item in enumerate(stream):
+        distiller.record(item.messages, teach(i, item), "large", 0.0)
+    task = next(t for t in distiller.discover().tasks if "Classify the intent" in t.template.prefix)
+    report = distiller.train(task.task_id)
+    assert report.student is not None and "newest captures, held out, it answers" in report.reason, report.reason
+    record = distiller.students(task.task_id)[-1]
+    assert record.n_examples == report.n_examples - report.n_examples // 4  # fitted without the held-out quarter
+    status = next(t for t in distiller.status() if t.task_id == task.task_id)
+    assert status.shadow_n > 0 or status.status in ("promoted", "collecting")
+    events = [e for e in distiller.events(task.task_id) if e.action in ("promote", "reject")]
+    assert all("held-out captures it never saw" in e.reason for e in events)

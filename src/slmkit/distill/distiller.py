@@ -34,8 +34,8 @@ from slmkit.distill.answers import AnswerProfile, normalise, profile, to_label
 from slmkit.distill.background import Background
 from slmkit.distill.capture import CaptureStore
 from slmkit.distill.lifecycle import (
-    TaskState, Verdict, challenge, compare, demote, drop_challenger, promote, shadow_summary, start_challenger,
-    start_shadow,
+    TaskState, Verdict, challenge, compare, demote, drop_challenger, held_out, promote, shadow_summary,
+    start_challenger, start_shadow,
 )
 from slmkit.distill.registry import Event, Registry, StudentRecord, TaskRecord
 from slmkit.distill.settings import DistillSettings
@@ -536,13 +536,18 @@ class Distiller:
                 raise InvalidInputError(f"task {task_id}: every usable example has the label {present[0]!r}; "
                                         "a student needs two labels")
             surface = {label: prof.surface.get(label, label) for label in present}
+        if task.state.status == "promoted":
+            with one_blas_thread():
+                results = [evaluate(kind, examples, surface, self.settings, self.slm, self.embedder)
+                           for kind in self.settings.candidates]
+            reports = [r.report if isinstance(r, Trained) else r for r in results]
+            return self._challenge(task, examples, present, surface, results, choose(reports))
+        fit_on, held = self._holdout(examples)
         with one_blas_thread():
-            results = [evaluate(kind, examples, surface, self.settings, self.slm, self.embedder)
+            results = [evaluate(kind, fit_on, surface, self.settings, self.slm, self.embedder)
                        for kind in self.settings.candidates]
         reports = [r.report if isinstance(r, Trained) else r for r in results]
         chosen = choose(reports)
-        if task.state.status == "promoted":
-            return self._challenge(task, examples, present, surface, results, chosen)
         with self._lock:
             state = task.state
             if chosen is None:
@@ -558,20 +563,44 @@ class Distiller:
                 self.registry.log(task_id, "trained", None, reason)
                 return TrainReport(task_id, None, None, len(examples), present, reports, reason)
         student = next(r.student for r in results if isinstance(r, Trained) and r.report is chosen)
+        outcomes = self._held_outcomes(student, chosen.threshold, held)
         with self._lock:
             record = self.registry.save_student(task_id, student, threshold=chosen.threshold, labels=present,
-                                                surface=surface, reports=reports, n_examples=len(examples),
+                                                surface=surface, reports=reports, n_examples=len(fit_on),
                                                 keep=self.settings.max_student_versions)
             self._students[(task_id, record.version)] = (record, student)
             start_shadow(task.state, record.version, chosen.threshold, len(examples))
-            reason = (f"trained: {record.name} on {len(examples)} examples; out-of-fold agreement "
+            reason = (f"trained: {record.name} on {len(fit_on)} examples; out-of-fold agreement "
                       f"{chosen.agreement_served:.3f} (Wilson lower bound {chosen.lower_served:.3f}) at confidence >= "
-                      f"{chosen.threshold:.2f} on {chosen.coverage:.0%} of requests ({chosen.p50_ms:.1f} ms p50); "
-                      "in shadow")
+                      f"{chosen.threshold:.2f} on {chosen.coverage:.0%} of requests ({chosen.p50_ms:.1f} ms p50)")
+            if held:
+                agreed = sum(outcomes)
+                reason += (f"; on the {len(held)} newest captures, held out, it answers {len(outcomes)} "
+                           f"and agrees on {agreed}")
+            reason += "; in shadow"
             task.state.reason = reason
-            self.registry.save_state(task_id, task.state)
             self.registry.log(task_id, "trained", record.name, reason)
+            verdict = held_out(task.state, outcomes, self.settings)
+            if verdict is not None:
+                self.registry.log(task_id, verdict.action, record.name, verdict.reason)
+                log.info("distill: task %s: %s", task_id, verdict.reason)
+            self.registry.save_state(task_id, task.state)
         return TrainReport(task_id, record.name, chosen.threshold, len(examples), present, reports, reason)
+
+    def _holdout(self, examples: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(fit on, held out): the newest ``holdout_share`` of the examples, while both parts keep two labels."""
+        n = int(len(examples) * self.settings.holdout_share)
+        if n < 1 or len({label for _, label in examples[:-n]}) < 2:
+            return examples, []
+        return examples[:-n], examples[-n:]
+
+    @staticmethod
+    def _held_outcomes(student: Student, threshold: float, held: list[tuple[str, str]]) -> list[bool]:
+        """Agreement with the teacher on the held-out examples the student would have served."""
+        if not held:
+            return []
+        predictions = student.predict([payload for payload, _ in held])
+        return [p.label == label for p, (_, label) in zip(predictions, held, strict=True) if p.confidence >= threshold]
 
     def _serving_coverage(self, task: TaskRecord) -> float:
         """Out-of-fold coverage the serving student was chosen with."""
@@ -628,7 +657,9 @@ class Distiller:
             n = sum(i > state.since_capture for i in discovery.members.get(task.task_id, []))
             grown = state.trained_on > 0 and n >= state.trained_on * self.settings.retrain_growth
             # A shadow student on course keeps its evidence: a new version would start shadow over.
-            off_course = state.shadow_n < self.settings.min_shadow or (
+            # One still undecided after ``max_shadow`` comparisons (agreement near the target: neither bound
+            # crosses it) would block its task for good; a fit on more data gets its own held-out evidence.
+            off_course = state.shadow_n < self.settings.min_shadow or state.shadow_n >= self.settings.max_shadow or (
                 state.shadow_agree < self.settings.agreement_target * state.shadow_n)
             challenge_due = (self.settings.challengers and state.status == "promoted"
                              and state.challenger_version is None and state.error is None

@@ -3,7 +3,11 @@
 - *shadow*: the student answers beside the teacher; only requests it would serve (confidence at or
   above its threshold) count. Promoted when, after ``min_shadow`` of them, the Wilson lower bound of
   its agreement with the teacher reaches ``agreement_target``; rejected when the Wilson *upper*
-  bound falls below it (it will not get there: retrain on more data).
+  bound falls below it (it will not get there: retrain on more data). The first comparisons may be
+  *held-out captures*: the newest of the task's captured requests, kept from training and from the
+  choice of candidate and threshold (``holdout_share``). The student has never seen them, so they
+  are the comparisons shadowing would have made had it existed then, and counting them spares
+  that wait; they are counted apart in the reasons.
 - *promoted*: the student answers when confident, the teacher otherwise (a cascade per task), and
   ``sample_rate`` of served requests also go to the teacher. When the task's data has grown, a
   *challenger* trained on it shadows beside the serving student and replaces it on the same terms
@@ -19,6 +23,7 @@ These functions only change a :class:`TaskState`; the distiller stores it and lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -43,6 +48,7 @@ class TaskState:
     sampled_agree: int = 0
     deferred: int = 0  # promoted, but the student was not confident: the teacher answered
     shadowed: int = 0  # every shadow request, confident or not
+    held_n: int = 0  # of shadow_n: comparisons on held-out captures the student never saw
     teacher_cost: float = 0.0  # summed over teacher answers seen with a student present
     teacher_answers: int = 0
     since_capture: int = 0  # train only on captures after this id (set by a demotion)
@@ -84,7 +90,7 @@ def start_shadow(state: TaskState, version: int, threshold: float, trained_on: i
     state.status = "shadow"
     state.student_version = version
     state.threshold = threshold
-    state.shadow_n = state.shadow_agree = 0
+    state.shadow_n = state.shadow_agree = state.held_n = 0
     state.window = []
     state.trained_on = trained_on
     state.error = None
@@ -158,25 +164,51 @@ def shadow_summary(state: TaskState, settings: DistillSettings) -> str:
             f"(promotion at >= {settings.agreement_target:.2f} after >= {settings.min_shadow})")
 
 
+def _evidence(state: TaskState) -> str:
+    n, held = state.shadow_n, state.held_n
+    if not held:
+        return f"{n} shadow requests"
+    return f"{n} comparisons ({held} held-out captures it never saw, {n - held} shadow requests)"
+
+
+def _shadow_decision(state: TaskState, settings: DistillSettings) -> Verdict | None:
+    """Promote or reject a shadow student on the comparisons counted so far; None: not decided yet."""
+    n, k, target = state.shadow_n, state.shadow_agree, settings.agreement_target
+    if n < settings.min_shadow:
+        return None
+    low, high = wilson(k, n, settings.wilson_z)
+    if low >= target and settings.auto_promote and not state.held:
+        return promote(state, f"promoted: agreement {k / n:.3f} over {_evidence(state)}, "
+                              f"Wilson lower bound {low:.3f} >= {target:.2f}")
+    if high < target:
+        state.status = "collecting"
+        state.reason = (f"rejected: agreement {k / n:.3f} over {_evidence(state)}, Wilson upper bound "
+                        f"{high:.3f} < {target:.2f}; retrained when the task has more examples")
+        return Verdict("reject", state.reason)
+    return None
+
+
+def held_out(state: TaskState, outcomes: Sequence[bool], settings: DistillSettings) -> Verdict | None:
+    """Count a new shadow student's confident answers on held-out captures as its first comparisons.
+
+    All of them are counted before deciding (not one by one), so the verdict reads the whole
+    held-out evidence; live shadow requests then add to it.
+    """
+    if state.status != "shadow" or not outcomes:
+        return None
+    state.shadow_n += len(outcomes)
+    state.shadow_agree += sum(bool(o) for o in outcomes)
+    state.held_n += len(outcomes)
+    return _shadow_decision(state, settings)
+
+
 def compare(state: TaskState, agreed: bool, settings: DistillSettings, last_capture: int) -> Verdict | None:
     """Count one comparison of a student that would have served; the promotion or demotion it triggers."""
     z, target = settings.wilson_z, settings.agreement_target
     if state.status == "shadow":
         state.shadow_n += 1
         state.shadow_agree += int(agreed)
-        n, k = state.shadow_n, state.shadow_agree
-        if n < settings.min_shadow:
-            return None
-        low, high = wilson(k, n, z)
-        if low >= target and settings.auto_promote and not state.held:
-            return promote(state, f"promoted: agreement {k / n:.3f} over {n} shadow requests, "
-                                  f"Wilson lower bound {low:.3f} >= {target:.2f}")
-        if high < target:
-            state.status = "collecting"
-            state.reason = (f"rejected: agreement {k / n:.3f} over {n} shadow requests, Wilson upper bound "
-                            f"{high:.3f} < {target:.2f}; retrained when the task has more examples")
-            return Verdict("reject", state.reason)
-        return None
+        return _shadow_decision(state, settings)
     if state.status == "promoted":
         state.sampled_agree += int(agreed)
         state.window = [*state.window, int(agreed)][-settings.drift_window:]

@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float]:
     """(lower, upper) Wilson score bounds of a proportion; (0, 1) with no observations.
 
+    Counts may be fractional: a rate read at a smaller count (see ``students.pick_threshold``).
     Why Wilson and not the normal approximation: it stays inside [0, 1] and is honest at the
     proportions near 1 and the small counts that promotion decisions are taken on.
     """

@@ -6,11 +6,12 @@ Candidates, cheapest first:
 - ``sentiment``: the sentiment skill, its two outputs mapped to the task's two labels on the training rows;
 - ``head``: a few-shot linear head on the payload embeddings plus TF-IDF words, as ``train_classifier`` fits.
 
-Each is scored by out-of-fold predictions over all captured examples (``folds``-fold, stratified:
-every example is predicted by a fit that did not see it, so small tasks are not judged on a
-handful of held-out rows): agreement with the teacher, the lowest confidence threshold from which
-the Wilson lower bound of agreement is still ``threshold_agreement``, the share of requests it
-would then answer (coverage), p50 latency and size. The student kept is the one that would answer
+Each is scored by out-of-fold predictions over the captured examples it is given (``folds``-fold,
+stratified: every example is predicted by a fit that did not see it, so small tasks are not judged
+on a handful of held-out rows): agreement with the teacher, the lowest confidence threshold from
+which the Wilson lower bound of agreement is still ``threshold_agreement`` (read at no more than
+``threshold_evidence`` rows, see :func:`pick_threshold`), the share of requests it would then answer
+(coverage), p50 latency and size. The student kept is the one that would answer
 most requests (cost is what it saves: a request it does not answer goes to the teacher), the
 cheaper one on near ties; it is then fitted on every example.
 """
@@ -249,13 +250,17 @@ def fold_of(examples: Sequence[tuple[str, str]], folds: int, seed: int) -> list[
     return out
 
 
-def pick_threshold(confidences: Sequence[float], correct: Sequence[bool], target: float, z: float
-                   ) -> tuple[float, float, float, float]:
+def pick_threshold(confidences: Sequence[float], correct: Sequence[bool], target: float, z: float,
+                   evidence: int | None = None) -> tuple[float, float, float, float]:
     """(threshold, coverage, agreement, its Wilson lower bound): the lowest confidence from which the
     Wilson lower bound of agreement is still ≥ ``target``. Equal confidences are served together.
 
     A lower bound rather than the observed share: the share is chosen here, on these very rows,
-    and a point estimate picked for maximum coverage is an optimistic one. None: (1.01, 0, 0, 0).
+    and a point estimate picked for maximum coverage is an optimistic one. ``evidence``: the bound
+    is taken as if at most that many rows had been seen, at the rate observed. With many rows a
+    Wilson bound of 0.95 admits an agreement of 0.96, which shadow traffic (a few dozen comparisons
+    that must themselves reach a bound of 0.95) would rarely confirm; capped, a threshold is kept
+    only where the agreement would pass that test. None: (1.01, 0, 0, 0).
     """
     order = np.argsort(-np.asarray(confidences, dtype=np.float64), kind="stable")
     conf = np.asarray(confidences, dtype=np.float64)[order]
@@ -266,9 +271,11 @@ def pick_threshold(confidences: Sequence[float], correct: Sequence[bool], target
         hits += int(ok[k])
         if k + 1 < len(conf) and conf[k + 1] == conf[k]:
             continue
-        low = wilson(hits, k + 1, z)[0]
+        n = k + 1
+        scale = min(1.0, evidence / n) if evidence else 1.0
+        low = wilson(hits * scale, n * scale, z)[0]
         if low >= target:
-            best = (float(conf[k]), (k + 1) / len(conf), hits / (k + 1), low)
+            best = (float(conf[k]), n / len(conf), hits / n, low)
     return best
 
 
@@ -355,8 +362,9 @@ def evaluate(kind: Candidate, examples: Sequence[tuple[str, str]], surface: dict
     except InvalidInputError as exc:
         return CandidateReport(kind, len(examples), folds, 0.0, 1.01, 0.0, 0.0, 0.0, 0.0, 0, False, str(exc))
     correct = [p.label == g for p, g in zip(predictions, labels, strict=True)]
-    threshold, coverage, served, low = pick_threshold([p.confidence for p in predictions], correct,
-                                                      settings.threshold_agreement, settings.wilson_z)
+    confidences = [p.confidence for p in predictions]
+    threshold, coverage, served, low = pick_threshold(confidences, correct, settings.threshold_agreement,
+                                                      settings.wilson_z, settings.threshold_evidence)
     meets = coverage >= max(settings.min_coverage, 1e-9)
     note = "" if meets else (f"no confidence threshold has a Wilson lower bound of agreement >= "
                              f"{settings.threshold_agreement:.2f} on >= {settings.min_coverage:.0%} of examples")
