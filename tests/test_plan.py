@@ -379,6 +379,54 @@ def test_steps_beyond_the_asks_are_dropped_unless_a_kept_step_uses_them():
     assert plan.repairs == ["dropped s3 (shout): it serves no ask", "dropped s4 (explode): it serves no ask"]
 
 
+def test_steps_that_only_copy_the_quoted_passage_are_written_by_rule():
+    from slmkit.plan.builtin import builtin_tools
+    from slmkit.plan.planner import Planner, _read_steps
+
+    planner = Planner(builtin_tools())
+    request = "Is this review positive, summarise it in 10 words, then mask it and file it: 'Anna Berg hated the soup.'"
+    asks = ["is the review positive", "summarise it in 10 words", "mask the personal data", "file it under billing"]
+    allowed = [["sentiment"], ["summarize"], ["redact"], ["enqueue"]]
+    fixed = planner.fill_by_rule(request, asks, allowed)
+    # sentiment reads the passage; "10 words" may set summarize's max_words; redact comes after a step that
+    # writes text (it may mean the summary); enqueue needs a queue name: those three are the generator's
+    assert fixed == [("sentiment", {"text": "Anna Berg hated the soup."}), None, None, None]
+    assert planner.fill_by_rule("Two passages: 'one' and 'two'", asks[:1], allowed[:1]) == [None]
+    assert planner.fill_by_rule("Is it positive?", asks[:1], [["sentiment", "moderate"]]) == [None]
+    prompt = planner.steps_prompt(asks, allowed, fixed)
+    assert "s1 = sentiment, already written -> {label, score}" in prompt and prompt.endswith("asks 2, 3 and 4 only.")
+    assert "sentiment(" not in prompt  # only the tools the generator may still choose are described
+    reply = json.dumps({"steps": [{"tool": "summarize", "args": {"text": "x", "max_words": 10}},
+                                  {"tool": "redact", "args": {"text": "${s2.text}"}},
+                                  {"tool": "enqueue", "args": {"queue": "billing", "text": "${s3.text}"}}]})
+    plan, problems = _read_steps(reply, request, "small", asks, fixed)
+    assert problems == [] and validate(plan, planner.registry) == []
+    assert [(s.id, s.tool, s.ask) for s in plan.steps] == [(f"s{k}", t[0], a) for k, (t, a) in
+                                                           enumerate(zip(allowed, asks, strict=True), 1)]
+    assert plan.step("s4").depends_on == ["s3"] and plan.step("s1").args == {"text": "Anna Berg hated the soup."}
+    # a reply with fewer steps than open asks is sent back, not misaligned with the asks
+    short = json.dumps({"steps": [{"tool": "summarize", "args": {"text": "x"}}]})
+    assert _read_steps(short, request, "small", asks, fixed)[0] is None
+    # every step by rule: no reply is needed at all
+    plan, problems = _read_steps('{"steps": []}', request, "small", asks[:1], fixed[:1])
+    assert problems == [] and plan.tools() == ["sentiment"]
+
+
+def test_a_request_of_clear_asks_about_one_quoted_text_is_planned_without_the_generator(orchestrator):
+    planner = orchestrator.planner
+    saved = planner.settings
+    planner.settings = saved.model_copy(update={"tool_choice": "auto"})
+    try:
+        request = "Which language is this written in, and is the review positive or negative? 'La soupe était froide.'"
+        plan, planning = planner.plan(request, "small")
+    finally:
+        planner.settings = saved
+    assert planning.asks_by == "rule" and planning.args_by == ["rule", "rule"] and planning.generator_calls == 0
+    assert [(s.tool, s.args) for s in plan.steps] == [("langid", {"text": "La soupe était froide."}),
+                                                       ("sentiment", {"text": "La soupe était froide."})]
+    assert planning.planner == "small" and not planning.attempts[0].error
+
+
 @pytest.fixture
 def currency_tool():
     """A user tool registered the documented way, removed again so other tests' planners do not see it."""

@@ -25,6 +25,9 @@ PlannerChoice = Literal["small", "large", "auto"]
 #   embedding  every ask gets its most similar tool: the generator writes the asks and the arguments only
 ToolChoice = Literal["all", "shortlist", "auto", "embedding"]
 TOOL_CHOICES: tuple[str, ...] = get_args(ToolChoice)
+# How the shortlist scores a tool for an ask (plan/shortlist.py): the probability of a head trained on the
+# tools' descriptions and example asks, or cosine similarity to the nearest of those texts
+ShortlistMethod = Literal["head", "similarity"]
 
 
 class PlanSettings(BaseModel):
@@ -42,6 +45,10 @@ class PlanSettings(BaseModel):
     # least clear_score and at least clear_margin above the second tool's
     clear_score: float = Field(0.5, ge=-1.0, le=1.0)
     clear_margin: float = Field(0.1, ge=0.0, le=2.0)
+    shortlist_method: ShortlistMethod = "head"
+    # auto and embedding: when the shortlist's best tool scores at least this for every clause of the request
+    # (split by rule), those clauses are the asks and the generator's asks call is skipped; None: always ask it
+    asks_by_rule_score: float | None = Field(0.8, ge=0.0, le=1.0)
     shortlist_model: str | None = None  # encoder for the shortlist; None: the default embed_model
     asks_max_tokens: int = Field(160, ge=16, le=1024)
     step_timeout_s: float = Field(120.0, gt=0)

@@ -3,8 +3,9 @@
 For every request the planner's tool set (the distinct tools of the accepted plan) is compared
 with the fixture's expected set: micro precision/recall/F1 over all requests, and the share of
 requests whose set matches exactly. Planning latency is reported per request (p50, p90) with the
-share of asks whose tool the shortlist fixed without the generator choosing. Each planner tier can be
-run under several ``plan.tool_choice`` modes in one run (``all``, the single all-tools call, is the
+share of asks whose tool the shortlist fixed without the generator choosing, the share whose whole step
+a rule wrote, and generator calls per request (none when asks and steps are all written by rule). Each
+planner tier can be run under several ``plan.tool_choice`` modes in one run (``all``, the single all-tools call, is the
 baseline the per-ask modes are compared with). Validity is reported three ways: the plan as first written,
 after repair and re-planning on the same tier, and overall (a request nobody could plan becomes a
 one-step ``generate`` plan, counted here as a failure of the planner, not hidden).
@@ -50,6 +51,9 @@ class PlannerScore:
     generated_tokens: int = 0  # what the generator wrote, all calls: latency without the machine's load
     asks: int = 0  # asks written (per-ask modes)
     fixed_by_shortlist: int = 0  # asks whose tool the shortlist chose alone
+    written_by_rule: int = 0  # asks whose step (tool and arguments) was written without the generator
+    generator_calls: int = 0  # calls to a generator tier while planning, all requests
+    no_call: int = 0  # requests planned without any generator call (asks and steps by rule)
     dropped_steps: int = 0  # steps removed because they served no ask
     steps_without_ask: int = 0  # steps of accepted plans that name no ask (the all-tools baseline's never do)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -79,6 +83,9 @@ class PlannerScore:
                 "p90_seconds": round(_quantile(self.latencies, 0.9), 2),
                 "generated_tokens_per_request": round(self.generated_tokens / n, 1),
                 "asks_fixed_by_shortlist": round(self.fixed_by_shortlist / self.asks, 3) if self.asks else None,
+                "asks_written_by_rule": round(self.written_by_rule / self.asks, 3) if self.asks else None,
+                "generator_calls_per_request": round(self.generator_calls / n, 2),
+                "planned_without_generator": round(self.no_call / n, 3),
                 "dropped_steps": self.dropped_steps, "steps_without_ask": self.steps_without_ask}
 
 
@@ -157,6 +164,9 @@ def _score_case(orchestrator: Orchestrator, case: Case, planner: str, score: Pla
     score.generated_tokens += planning.generated_tokens
     score.asks += len(planning.chosen_by)
     score.fixed_by_shortlist += planning.chosen_by.count("shortlist")
+    score.written_by_rule += planning.args_by.count("rule")
+    score.generator_calls += planning.generator_calls
+    score.no_call += planning.generator_calls == 0 and planning.planner != "fallback"
     score.dropped_steps += sum("serves no ask" in r for r in plan.repairs)
     score.steps_without_ask += 0 if planning.planner == "fallback" else sum(s.ask is None for s in plan.steps)
     score.valid_first += bool(planning.attempts and planning.attempts[0].valid_as_written)
@@ -172,8 +182,8 @@ def _score_case(orchestrator: Orchestrator, case: Case, planner: str, score: Pla
 
 
 def _score_encoder(orchestrator: Orchestrator, case: Case, score: PlannerScore) -> None:
-    """No generator at all: asks split by rule, each given its most similar tool. Measures how much of
-    tool choice the encoder does alone (the generator is still needed for the arguments)."""
+    """No generator at all: asks split by rule, each given the shortlist's best tool. Measures how much of
+    tool choice the encoder does alone (the generator is still needed for most arguments)."""
     from slmkit.plan.planner import split_asks
 
     started = time.perf_counter()
@@ -207,7 +217,8 @@ def print_report(scores: Sequence[PlannerScore], console: Any) -> None:
 
     table = Table(title="planner tool selection")
     cols = ["planner", "requests", "tool_precision", "tool_recall", "tool_f1", "exact_tool_set", "valid_as_written",
-            "valid_after_repair", "fallback_plans", "steps_without_ask", "asks_fixed_by_shortlist", "p50_seconds",
+            "valid_after_repair", "fallback_plans", "steps_without_ask", "asks_fixed_by_shortlist",
+            "asks_written_by_rule", "generator_calls_per_request", "planned_without_generator", "p50_seconds",
             "p90_seconds", "generated_tokens_per_request"]
     for c in cols:
         table.add_column(c.replace("_", " "), justify="left" if c == "planner" else "right")

@@ -3,6 +3,8 @@
 tools      the registry: typed tools with JSON schema (``@tool`` for your own functions)
 builtin    the shipped tools: every specialist, RAG search/answer, the generator tiers, queues
 graph      plans: steps, references between them, validation and repair
+shortlist  per ask, the tools most likely to serve it (a head on the tools' descriptions and example asks)
+fill       the steps a rule writes without the generator (a fixed tool reading the one quoted passage)
 planner    a generator writes the plan under a grammar; checked, mended, re-planned, escalated
 executor   runs a plan concurrently with timeouts, retries, fallbacks and partial results
 workflow   the same step graph fixed in YAML, for repeated pipelines
