@@ -97,17 +97,22 @@ def index_path(stem: str, embed_model: str) -> Path:
     return eval_dir() / f"{stem}{suffix}.sqlite3"
 
 
-def build_index(corpus: SquadCorpus, bar: Bar = no_bar, path: Path | None = None,
-                embed_model: str | None = None) -> tuple[Index, Any]:
-    """The SQuAD collection in its own index file; incremental, so a second run embeds nothing."""
+def ingest_domain(stem: str, collection: str, sources: Sequence[SourceText], embed_model: str | None,
+                  bar: Bar = no_bar, path: Path | None = None) -> tuple[Index, Any]:
+    """An evaluation collection in its own index file, per encoder; incremental, so a second run embeds nothing."""
     from slmkit.rag.ingest import ingest_texts
 
     model = embedder_model(embed_model) or default_model()
-    index = Index(path or index_path("squad-dev", model))
-    sources = squad_sources(corpus)
-    with bar(f"ingest SQuAD dev paragraphs ({short_name(model)})", len(sources)) as advance:
-        report = ingest_texts(sources, COLLECTION, index=index, progress=advance, embed_model=model)
+    index = Index(path or index_path(stem, model))
+    with bar(f"ingest {collection} ({short_name(model)})", len(sources)) as advance:
+        report = ingest_texts(list(sources), collection, index=index, progress=advance, embed_model=model)
     return index, report
+
+
+def build_index(corpus: SquadCorpus, bar: Bar = no_bar, path: Path | None = None,
+                embed_model: str | None = None) -> tuple[Index, Any]:
+    """The SQuAD collection in its own index file."""
+    return ingest_domain("squad-dev", COLLECTION, squad_sources(corpus), embed_model, bar, path)
 
 
 # -- retrieval ------------------------------------------------------------------------------------
@@ -256,12 +261,8 @@ class Domain:
 def embedder_section(domain: Domain, embed_model: str, *, seed: int, bar: Bar, config: RetrievalConfig | None,
                      fusion: bool) -> tuple[dict[str, Any], dict[str, list[int | None]], Retriever]:
     """One encoder on one domain: ingest (incremental), all four modes, the fusion fit, speed."""
-    from slmkit.rag.ingest import ingest_texts
-
     embed_model = embedder_model(embed_model) or default_model()
-    index = Index(index_path(domain.stem, embed_model))
-    with bar(f"ingest {domain.collection} ({short_name(embed_model)})", len(domain.sources)) as advance:
-        ingested = ingest_texts(domain.sources, domain.collection, index=index, progress=advance, embed_model=embed_model)
+    index, ingested = ingest_domain(domain.stem, domain.collection, domain.sources, embed_model, bar)
     retriever = Retriever(domain.collection, index, config or RetrievalConfig()).warm_up()
     vectors = embed_questions(retriever, [q.question for q in domain.questions], bar)
     ranks, ms = retrieval_ranks(retriever, domain.questions, bar, vectors=vectors)
@@ -342,18 +343,6 @@ def _with_sections(report: dict[str, Any], sections: list[dict[str, Any]]) -> di
 
 
 # -- CoQA: the second domain ------------------------------------------------------------------------
-def build_coqa_index(stories: list[Story], bar: Bar = no_bar, path: Path | None = None,
-                     embed_model: str | None = None) -> tuple[Index, Any]:
-    from slmkit.rag.ingest import ingest_texts
-
-    model = embedder_model(embed_model) or default_model()
-    index = Index(path or index_path("coqa", model))
-    sources = coqa_sources(stories)
-    with bar(f"ingest CoQA stories ({short_name(model)})", len(sources)) as advance:
-        report = ingest_texts(sources, COQA_COLLECTION, index=index, progress=advance, embed_model=model)
-    return index, report
-
-
 def coqa_questions(stories: Sequence[Story]) -> list[QAExample]:
     """The first question of every conversation: the later ones lean on it ("what did she do next?")."""
     return [QAExample(s.questions[0], (), i) for i, s in enumerate(stories) if s.questions]

@@ -219,41 +219,32 @@ def local_turn(messages: list[Message], max_tokens: int, json_schema: dict | Non
 
 
 @dataclass
-class LlamaGenerator:
-    spec: ModelSpec
-    threads: int = 2
-    n_ctx: int = N_CTX
+class LlamaModel:
+    """A ``llama_cpp.Llama`` loaded on first use, used under one lock, freed by ``close``: what the
+    generators and the llama.cpp embedder share."""
+
     _llm: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _checked_grammars: set[str] = field(default_factory=set, init=False, repr=False)
-    _formatter: Any = field(default=None, init=False, repr=False)
 
     @property
     def ready(self) -> bool:
         return self._llm is not None
 
-    def warm_up(self) -> LlamaGenerator:
+    def _load(self, model: ModelSpec, **options: Any) -> None:
         if self._llm is not None:
-            return self  # loaded: no need to wait for the lock (and a generation running under it)
+            return  # loaded: no need to wait for the lock (and a call running under it)
         with self._lock:
             if self._llm is None:
                 from llama_cpp import Llama
 
-                self._llm = Llama(
-                    model_path=str(resolve(self.spec, "model")),
-                    n_ctx=self.n_ctx,
-                    n_threads=self.threads,
-                    n_threads_batch=self.threads,
-                    verbose=False,
-                )
+                self._llm = Llama(model_path=str(resolve(model, "model")), verbose=False, **options)
                 # llama.cpp's own finaliser runs too late at interpreter exit (its C bindings are gone by
                 # then) and prints a TypeError traceback: free the model while they still exist.
                 atexit.register(self.close)
-        return self
 
     def close(self) -> None:
-        """Free the model; the next call loads it again. Waits briefly for a running generation, and
-        leaves the model to the process's end if one does not stop (a daemon worker at exit)."""
+        """Free the model; the next call loads it again. Waits briefly for a running call, and leaves
+        the model to the process's end if one does not stop (a daemon worker at exit)."""
         if not self._lock.acquire(timeout=2.0):
             return
         try:
@@ -262,6 +253,19 @@ class LlamaGenerator:
                 self._llm = None
         finally:
             self._lock.release()
+
+
+@dataclass
+class LlamaGenerator(LlamaModel):
+    spec: ModelSpec
+    threads: int = 2
+    n_ctx: int = N_CTX
+    _checked_grammars: set[str] = field(default_factory=set, init=False, repr=False)
+    _formatter: Any = field(default=None, init=False, repr=False)
+
+    def warm_up(self) -> LlamaGenerator:
+        self._load(self.spec, n_ctx=self.n_ctx, n_threads=self.threads, n_threads_batch=self.threads)
+        return self
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()

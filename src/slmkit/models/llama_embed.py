@@ -12,10 +12,8 @@ words is ~220 tokens, so nothing indexed is cut).
 
 from __future__ import annotations
 
-import atexit
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -23,52 +21,27 @@ import numpy as np
 
 from slmkit.config import get_settings
 from slmkit.models.catalog import ModelSpec, get_spec
-from slmkit.models.store import resolve
+from slmkit.models.llama import LlamaModel
 
 MAX_TOKENS = 512  # measured 13-16 sentences/s up to here on 2 cores; wider contexts only cost memory
 
 
 @dataclass
-class LlamaEmbedder:
+class LlamaEmbedder(LlamaModel):
     spec: ModelSpec
     threads: int = 1
     n_ctx: int = MAX_TOKENS
     asymmetric: bool = True  # the ``Embed`` skill passes ``is_query`` to encoders that say so
-    _llm: Any = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def dim(self) -> int:
         assert self.spec.dim is not None
         return self.spec.dim
 
-    @property
-    def ready(self) -> bool:
-        return self._llm is not None
-
     def warm_up(self) -> LlamaEmbedder:
-        with self._lock:
-            if self._llm is None:
-                from llama_cpp import Llama
-
-                self._llm = Llama(model_path=str(resolve(self.spec, "model")), embedding=True, n_ctx=self.n_ctx,
-                                  n_batch=self.n_ctx, n_ubatch=self.n_ctx, n_threads=self.threads,
-                                  n_threads_batch=self.threads, verbose=False)
-                # As for the generators: free the model while llama.cpp's C bindings still exist at exit.
-                atexit.register(self.close)
+        self._load(self.spec, embedding=True, n_ctx=self.n_ctx, n_batch=self.n_ctx, n_ubatch=self.n_ctx,
+                   n_threads=self.threads, n_threads_batch=self.threads)
         return self
-
-    def close(self) -> None:
-        """Free the model; the next call loads it again. A batch still encoding in a daemon thread at
-        exit keeps it: waiting for the lock must not hang the interpreter's shutdown."""
-        if not self._lock.acquire(timeout=2.0):
-            return
-        try:
-            if self._llm is not None:
-                self._llm.close()
-                self._llm = None
-        finally:
-            self._lock.release()
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None,
                is_query: bool = False) -> np.ndarray:

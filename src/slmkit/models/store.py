@@ -72,20 +72,15 @@ def status(spec: ModelSpec) -> ModelStatus:
     try:
         if spec.derive == "torch-export":
             return ModelStatus(spec.name, True, converted_file(spec, "model"), "converted")
-        if spec.derive == "zip-member":
+        if spec.parts:  # assembled from its pieces, or (zip-member) one file extracted from their tail
+            extracted = spec.derive == "zip-member"
             target = assembled_path(spec)
             if target.is_file() and target.stat().st_size == spec.assembled_size:
-                return ModelStatus(spec.name, True, target, "extracted")
+                return ModelStatus(spec.name, True, target, "extracted" if extracted else "assembled")
             for part in spec.parts:
                 package_file(part)
-            return ModelStatus(spec.name, True, None, "parts installed, extracted on first use")
-        if spec.parts:
-            target = assembled_path(spec)
-            if target.is_file() and target.stat().st_size == spec.assembled_size:
-                return ModelStatus(spec.name, True, target, "assembled")
-            for part in spec.parts:
-                package_file(part)
-            return ModelStatus(spec.name, True, None, "parts installed, not yet assembled")
+            return ModelStatus(spec.name, True, None, "parts installed, "
+                               + ("extracted on first use" if extracted else "not yet assembled"))
         paths = [package_file(f) for f in spec.files.values()]
         if spec.derive:
             built = derived_path(spec).is_file()
