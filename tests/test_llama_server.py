@@ -62,6 +62,8 @@ def test_the_child_yields_the_cpu_to_the_gateway(tier):
     endpoint = tier.server.endpoint()
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, endpoint.pid) == min(19, ours + RouterSettings().server_nice) > ours
+    args = Path(f"/proc/{endpoint.pid}/cmdline").read_bytes().decode().split("\0")
+    assert args[args.index("--poll") + 1] == str(RouterSettings().server_poll)
 
 
 def test_greedy_answer_and_token_counts_match_the_in_process_runtime(tier):

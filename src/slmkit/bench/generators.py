@@ -126,8 +126,9 @@ def run_level(tier: LocalTier | ServerTier, runtime: str, concurrency: int, requ
 
 
 def bench_generators(model: str, concurrencies: list[int], requests: int, threads: list[int], slots: list[int],
+                     polls: list[int] | None = None,
                      progress: Callable[..., Any] = lambda n=1: None) -> dict[str, Any]:
-    """Every concurrency on the in-process runtime, then on each (threads, slots) server variant."""
+    """Every concurrency on the in-process runtime, then on each (threads, slots, poll) server variant."""
     from slmkit.config.router import RouterSettings, TierConfig
     from slmkit.router.tiers import LocalTier, ServerTier
 
@@ -137,10 +138,12 @@ def bench_generators(model: str, concurrencies: list[int], requests: int, thread
     for t in threads:
         variants.append((f"inprocess t{t}", LocalTier("small", tiers["small"], t)))
         for s in slots:
-            # The child at the in-process runtime's priority: the runtimes are compared, not the niceness
-            # the gateway gives its children (the mixed load below runs with the gateway's default).
-            settings = RouterSettings(tiers=tiers, runtime="server", slots=s, server_nice=0)
-            variants.append((f"server t{t} s{s}", ServerTier("small", tiers["small"], settings, t)))
+            for poll in polls or [RouterSettings().server_poll]:
+                # The child at the in-process runtime's priority: the runtimes are compared, not the niceness
+                # the gateway gives its children (the mixed load below runs with the gateway's default).
+                settings = RouterSettings(tiers=tiers, runtime="server", slots=s, server_nice=0, server_poll=poll)
+                name = f"server t{t} s{s}" + (f" poll{poll}" if polls and len(polls) > 1 else "")
+                variants.append((name, ServerTier("small", tiers["small"], settings, t)))
     for name, tier in variants:
         tier.warm_up()
         run_level(tier, name, 1, 1)  # first-request effects (page faults, grammar caches) out of the figures

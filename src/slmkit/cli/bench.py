@@ -301,13 +301,13 @@ def bench_distill_cmd(
     console.print(f"report: {path}\nplot: {png}")
 
 
-def _ints(text: str, option: str) -> list[int]:
+def _ints(text: str, option: str, low: int = 1, high: int = 64) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InvalidInputError(f"{option} takes comma-separated whole numbers, e.g. 1,2,4,8") from None
-    if not values or min(values) < 1 or max(values) > 64:
-        raise InvalidInputError(f"{option} takes numbers from 1 to 64")
+    if not values or min(values) < low or max(values) > high:
+        raise InvalidInputError(f"{option} takes numbers from {low} to {high}")
     return values
 
 
@@ -317,13 +317,17 @@ MIXED_CALLS = 200  # timed calls per specialist and phase: enough for a p95 that
 @bench_app.command("generate")
 def bench_generate_cmd(
     concurrency: Annotated[str, typer.Option(help="Concurrent closed-loop chats per level.")] = "1,2,4,8",
-    requests: Annotated[int, typer.Option(min=1, max=1000, help="Chats per level (at least the concurrency).")] = 8,
+    # 24, not fewer: a level's last chats run with fewer than `concurrency` in flight, and with 8 chats at
+    # concurrency 4 that tail was a quarter of the window (c4 ratio 1.79-2.00 over four runs at 8, 2.02-2.05 at 24).
+    requests: Annotated[int, typer.Option(min=1, max=1000, help="Chats per level (at least the concurrency).")] = 24,
     threads: Annotated[str, typer.Option(help="llama.cpp threads per generator, each measured.")] = "2",
     slots: Annotated[str | None, typer.Option(help="Server slots, each measured (default: router.slots).")] = None,
     model: Annotated[str | None, typer.Option(help="Catalog name (default: the small tier's model).")] = None,
     mixed: Annotated[bool, typer.Option(help="Also the mixed load: specialists' p95 through `slmkit serve`, "
                                         "alone and with chats on the small tier.")] = True,
     out_path: OutOption = None,
+    poll: Annotated[str | None, typer.Option(help="llama.cpp --poll of the child, each measured "
+                                             "(default: router.server_poll).")] = None,
 ) -> None:
     """The small tier under concurrent 64-token chats: in-process runtime vs llama-server, in one run."""
     from slmkit.bench.generators import bench_generators, bench_mixed, plot_generators
@@ -334,9 +338,10 @@ def bench_generate_cmd(
     model = model or s.tiers[s.small_tier].model
     levels, thread_list = _ints(concurrency, "--concurrency"), _ints(threads, "--threads")
     slot_list = _ints(slots, "--slots") if slots else [s.slots]
-    variants = len(thread_list) * (1 + len(slot_list))
+    poll_list = _ints(poll, "--poll", low=0, high=100) if poll else [s.server_poll]
+    variants = len(thread_list) * (1 + len(slot_list) * len(poll_list))
     with progress_bar(f"generate bench, {model}", variants * len(levels)) as advance:
-        result = bench_generators(model, levels, requests, thread_list, slot_list, progress=advance)
+        result = bench_generators(model, levels, requests, thread_list, slot_list, poll_list, progress=advance)
     table = Table(title=f"{model}: {requests} greedy {result['max_tokens']}-token chats per level, closed loop, "
                         f"{result['cpu_count']} cores")
     for col in ("runtime", "concurrency", "tokens/s", f"x {result['baseline']}", "same answers",

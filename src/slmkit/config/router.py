@@ -35,8 +35,17 @@ RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 # 24.9 tok/s with 4 slots at 4).
 DEFAULT_SLOTS = 4
 # `slmkit bench generate` (mixed load, 4 chats): specialists' p95 under load vs idle, child at nice 0 -> 10:
-# embeddings 1.98x -> 1.84x, pii 2.27x -> 1.76x. Niceness only orders processes that want the CPU at once.
+# embeddings 1.98x -> 1.84x, pii 2.27x -> 1.76x. A later run (8 chats, 24 per level): 1.12x -> 1.90x and
+# 1.19x -> 1.91x, so the p95 ratio moves between runs by more than niceness moves it; 10 is kept because
+# it can only give the specialists the CPU first, and both stay within 2x. Niceness only orders processes
+# that want the CPU at once.
 SERVER_NICE = 10
+# llama.cpp's --poll for the children: how long (0-100) an idle compute thread spins waiting for work
+# before it sleeps. Between decode steps the child samples and streams on one thread while the other
+# spins; on 2 cores that spin takes the core the HTTP thread, the client and the gateway need.
+# `slmkit bench generate --concurrency 1,4 --slots 4 --poll 0,50 --no-mixed` (24 chats per level, one run):
+# 47.5 vs 46.8 tok/s at concurrency 4, 23.2 vs 23.5 at 1: no clear gain, so llama.cpp's default stays.
+SERVER_POLL = 50
 
 Strategy = Literal["small", "large", "cascade", "learned", "combined"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)  # the one list: the gateway, CLI and docs read it
@@ -95,6 +104,7 @@ class RouterSettings(BaseModel):
     # lower priority it yields them to the gateway's specialists (milliseconds each), which otherwise
     # wait behind it. Alone on the machine it loses nothing. See SERVER_NICE for the measurement.
     server_nice: int = Field(SERVER_NICE, ge=0, le=19)
+    server_poll: int = Field(SERVER_POLL, ge=0, le=100)  # llama.cpp --poll; see SERVER_POLL
 
     _serving: bool = PrivateAttr(False)  # set by for_gateway: this process is a long-lived server
 

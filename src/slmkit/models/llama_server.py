@@ -66,6 +66,7 @@ class ServerSpec:
     n_ctx: int = 2048  # per slot, the same window the in-process runtime gives one request
     start_timeout_s: float = 120.0
     nice: int = 0  # added to the child's niceness: the parent's specialists win the CPU when both want it
+    poll: int = 50  # llama.cpp's --poll: how long idle compute threads spin before sleeping (0-100)
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ class LlamaServer:
                 "--host", "127.0.0.1", "--port", str(port),
                 "--threads", str(s.threads), "--threads-batch", str(s.threads),
                 "--parallel", str(s.slots), "--ctx-size", str(s.n_ctx * s.slots),  # split evenly across slots
-                "--cont-batching", "--jinja", "--reasoning-format", "none", "--no-webui",
+                "--poll", str(s.poll), "--cont-batching", "--jinja", "--reasoning-format", "none", "--no-webui",
                 "--cache-ram", "0"]  # the slots keep their own prompt prefix; no extra RAM cache
 
     def _start(self) -> None:

@@ -377,7 +377,7 @@ class ServerTier(_ChatClient):
                 spec = get_spec(self.config.model)
                 wanted = ServerSpec(spec.name, resolve(spec, "model"), find_binary(self._settings.server_binary),
                                     self.threads, self.slots, N_CTX, self._settings.server_start_timeout_s,
-                                    self._settings.server_nice)
+                                    self._settings.server_nice, self._settings.server_poll)
             except SlmkitError as exc:  # unknown or missing model, no binary: the router falls back and says why
                 raise TierError(self.name, str(exc)) from None
             self._server = get_server(wanted, get_settings().data_dir / "logs")
