@@ -341,3 +341,29 @@ def test_held_out_captures_are_a_new_students_first_comparisons(tmp_path, slm):
     assert status.shadow_n > 0 or status.status in ("promoted", "collecting")
     events = [e for e in distiller.events(task.task_id) if e.action in ("promote", "reject")]
     assert all("held-out captures it never saw" in e.reason for e in events)
+
+
+def test_local_teacher_answers_are_filled_by_template_and_kept(tmp_path):
+    """The bench's local teacher (here the tiny generator) answers each request once, grouped by template,
+    and a second run reads every answer back instead of asking again."""
+    from slmkit.bench.distill import cached_local_teacher, local_teacher
+
+    stream = build_stream({"intent": 3, "sentiment": 3, "toxicity": 2}, seed=5)
+    asked: list[str] = []
+    tiny = local_teacher("smollm2-135m", max_tokens=3)
+
+    def teacher(messages):
+        asked.append(messages[-1]["content"])
+        return tiny(messages)
+
+    cache = tmp_path / "teacher.jsonl"
+    first = cached_local_teacher(teacher, cache)
+    assert len(first.missing(stream)) == len(stream)
+    first.fill(stream)
+    sources = [next(i.source for i in stream if i.messages[-1]["content"] == text) for text in asked]
+    assert sources == sorted(sources)  # one template after another: the instruction's tokens are reused
+    assert len(cache.read_text().splitlines()) == len(stream)
+    again = cached_local_teacher(teacher, cache)
+    assert again.missing(stream) == []
+    assert [again(i, item) for i, item in enumerate(stream)] == [first(i, item) for i, item in enumerate(stream)]
+    assert len(asked) == len(stream)

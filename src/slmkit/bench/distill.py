@@ -248,6 +248,29 @@ class CachedTeacher:
                 handle.write(json.dumps({"key": key, "answer": self._cache[key]}) + "\n")
         return self._cache[key]
 
+    def missing(self, stream: Sequence[StreamItem]) -> list[StreamItem]:
+        """The requests of ``stream`` not answered yet, once each."""
+        keys = {self.key(item.messages): item for item in stream}
+        return [item for key, item in keys.items() if key not in self._cache]
+
+    def fill(self, stream: Sequence[StreamItem], progress: Callable[[int], None] | None = None) -> None:
+        """Answer what ``stream`` still needs, grouped by template: consecutive requests then share the
+        instruction's tokens, which llama.cpp keeps from the previous prompt instead of evaluating them
+        again (in the replay's shuffled order every prompt is evaluated whole). Each answer is stored as
+        it comes, so an interrupted fill keeps what it did."""
+        for item in sorted(self.missing(stream), key=lambda i: (i.source, json.dumps(i.messages))):
+            self(0, item)
+            if progress is not None:
+                progress(1)
+
+
+def cached_local_teacher(local: Teacher | None = None, cache: Path | None = None) -> CachedTeacher:
+    """The local large tier (or ``local``) behind its answer cache (default: in the cache directory)."""
+    from slmkit.config import get_settings
+
+    path = cache or get_settings().cache / "bench" / "distill-local-teacher.jsonl"
+    return CachedTeacher(local or local_teacher(), path, "local")
+
 
 def local_teacher(model: str = "qwen2.5-coder-1.5b", max_tokens: int = 48) -> Teacher:
     """The real local large tier as a teacher (greedy, short answers: the templated tasks ask for a word)."""
@@ -462,18 +485,17 @@ def run(*, teacher: str = "gold", mix: dict[str, int] | None = None, seed: int =
     """The whole bench: build the stream, replay it, write ``distill-<teacher>.json`` and ``.png`` to ``out_dir``.
 
     ``teacher``: ``gold`` (simulated) or ``local`` (``local`` is the callable, default the local
-    large tier; its answers are cached in ``cache``). ``flip``: a source whose labels the gold
-    teacher permutes from the stream's midpoint (the drift test).
+    large tier; its answers are cached in ``cache``, filled before the replay, see
+    :meth:`CachedTeacher.fill`). ``flip``: a source whose labels the gold teacher permutes from the
+    stream's midpoint (the drift test).
     """
     stream = build_stream(mix, seed)
     flip_at = len(stream) // 2 if flip else None
     if teacher == "gold":
         teach = gold_teacher(stream, flip, flip_at)
     elif teacher == "local":
-        from slmkit.config import get_settings
-
-        path = cache or get_settings().cache / "bench" / "distill-local-teacher.jsonl"
-        teach = CachedTeacher(local or local_teacher(), path, "local")
+        teach = cached_local_teacher(local, cache)
+        teach.fill(stream)
     else:
         raise ValueError("teacher is 'gold' or 'local'")
     with tempfile.TemporaryDirectory(prefix="slmkit-distill-bench-") as scratch:

@@ -260,6 +260,10 @@ def bench_distill_cmd(
     if flip is not None and teacher != "gold":
         raise InvalidInputError("--flip permutes the simulated teacher's labels: use it with --teacher gold")
     mix = bench.scaled_mix(requests) if requests else None
+    if teacher == "local":  # the teacher's answers first (cached for re-runs), so the replay's bar means the replay
+        stream, teach = bench.build_stream(mix, seed), bench.cached_local_teacher()
+        with progress_bar("local teacher's answers", len(teach.missing(stream))) as advance:
+            teach.fill(stream, advance)
     with progress_bar(f"distill replay, teacher {teacher}", sum((mix or bench.DEFAULT_MIX).values())) as advance:
         result = bench.run(teacher=teacher, mix=mix, seed=seed, settings=get_settings().distill, flip=flip,
                            progress=advance)
@@ -322,12 +326,12 @@ def bench_generate_cmd(
     requests: Annotated[int, typer.Option(min=1, max=1000, help="Chats per level (at least the concurrency).")] = 24,
     threads: Annotated[str, typer.Option(help="llama.cpp threads per generator, each measured.")] = "2",
     slots: Annotated[str | None, typer.Option(help="Server slots, each measured (default: router.slots).")] = None,
+    poll: Annotated[str | None, typer.Option(help="llama.cpp --poll of the child, each measured "
+                                             "(default: router.server_poll).")] = None,
     model: Annotated[str | None, typer.Option(help="Catalog name (default: the small tier's model).")] = None,
     mixed: Annotated[bool, typer.Option(help="Also the mixed load: specialists' p95 through `slmkit serve`, "
                                         "alone and with chats on the small tier.")] = True,
     out_path: OutOption = None,
-    poll: Annotated[str | None, typer.Option(help="llama.cpp --poll of the child, each measured "
-                                             "(default: router.server_poll).")] = None,
 ) -> None:
     """The small tier under concurrent 64-token chats: in-process runtime vs llama-server, in one run."""
     from slmkit.bench.generators import bench_generators, bench_mixed, plot_generators
