@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class LinearHead:
     bias: np.ndarray  # (n_labels,)
     temperature: float = 1.0
     meta: dict = field(default_factory=dict)
-    lexical: Lexical | None = None  # when set, TF-IDF terms of the text follow the embedding
+    lexical: Lexical | None = None  # when set, weighted terms of the text (TF-IDF or NB) follow the embedding
 
     def features(self, x: np.ndarray, texts: Sequence[str] | None = None):
         if self.lexical is None:
@@ -63,10 +64,12 @@ class LinearHead:
         calibrate: bool = True,
         seed: int = 0,
         texts: Sequence[str] | None = None,
+        weighting: Literal["idf", "nb"] = "idf",
     ) -> LinearHead:
         """Fit on embeddings ``x`` and string labels ``y`` (at least 2 classes, 1 example each).
 
-        With ``texts`` the head also learns TF-IDF word features of those texts.
+        With ``texts`` the head also learns word features of those texts, weighted by TF-IDF or, for two
+        classes, by ``weighting="nb"``: Naive-Bayes log-count ratios, fitted inside each calibration fold.
         """
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
@@ -76,6 +79,8 @@ class LinearHead:
         counts = Counter(y)
         if len(counts) < 2:
             raise InvalidInputError("a classifier needs at least two distinct labels")
+        if weighting == "nb" and len(counts) != 2:
+            raise InvalidInputError("Naive-Bayes term weights need exactly two labels")
         labels = sorted(counts)
         index = {label: i for i, label in enumerate(labels)}
         yi = np.asarray([index[v] for v in y])
@@ -84,7 +89,9 @@ class LinearHead:
             return x[rows] if lexical is None else _join(x[rows], lexical.transform([texts[i] for i in rows]))
 
         def lexicon(rows: np.ndarray) -> Lexical | None:
-            return None if texts is None else Lexical.fit([texts[i] for i in rows])
+            if texts is None:
+                return None
+            return Lexical.fit([texts[i] for i in rows], yi[rows].tolist() if weighting == "nb" else None)
 
         def train(xs, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
@@ -112,6 +119,8 @@ class LinearHead:
         lexical = lexicon(every)
         w, b = train(design(every, lexical), yi)
         meta = {"examples": dict(counts), "c": c, "folds": folds, "lexical": lexical is not None}
+        if weighting == "nb" and lexical is not None:
+            meta["weighting"] = "nb"
         return cls(labels, w, b, temperature, meta, lexical)
 
     def logits(self, x: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
