@@ -118,3 +118,13 @@ def test_distill_status_and_discover_on_an_empty_data_dir(tmp_path):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     unknown = run_cli("distill", "promote", "nope", env=env)
     assert unknown.returncode == 2 and b"unknown distillation task 'nope'" in unknown.stderr
+
+
+def test_reports_record_the_command_that_wrote_them(tmp_path, monkeypatch):
+    import json
+
+    from slmkit.reports import write_json
+
+    monkeypatch.setattr("sys.argv", ["/venv/bin/slmkit", "bench", "generate", "--concurrency", "1,4", "--out", "a b.json"])
+    report = json.loads(write_json(tmp_path / "r.json", {"x": 1}).read_text())
+    assert report["command"] == "slmkit bench generate --concurrency 1,4 --out 'a b.json'" and report["x"] == 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import platform
+import shlex
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -30,9 +32,19 @@ def default_out(kind: str, name: str) -> Path:
     return get_settings().data_dir / "reports" / f"{kind}-{name}.json"
 
 
+def command_line() -> str:
+    """The command that is writing the report, as one would type it again (``slmkit ...`` for the CLI)."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("slmkit", "__main__.py"):
+        program = "slmkit"
+    return shlex.join([program, *sys.argv[1:]])
+
+
 def write_json(path: Path, payload: dict) -> Path:
+    """Write ``payload`` with when, where and by which command it was made (a figure is reproducible only
+    with the command that measured it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.machine(),
-               "python": platform.python_version(), **payload}
+               "python": platform.python_version(), "command": command_line(), **payload}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return path
