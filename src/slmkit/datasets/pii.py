@@ -19,13 +19,15 @@ import csv
 import random
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from slmkit.datasets.archives import extract
 
 PRESIDIO_EVALUATOR = "presidio-evaluator==0.3.2"
 _RAW = "presidio_evaluator/data_generator/raw_data/"
+# Faker draws dates up to "now" unless told an end: a fixed end keeps the set the same on every day.
+DATES_END = datetime(2025, 12, 31, 23, 59)
 _MEMBERS = [_RAW + "templates.txt", _RAW + "FakeNameGenerator.com_3000.csv", _RAW + "companies_and_organizations.csv",
             _RAW + "nationalities.csv"]
 REQUIRED_TYPES = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "PERSON")
@@ -113,7 +115,7 @@ class _Filler:
             "job": (lambda: p["Occupation"], None),
             "year": (lambda: str(rng.randrange(1990, 2026)), None),
             "day_of_week": (f.day_of_week, None),
-            "date_time": (lambda: f.date_time().strftime("%Y-%m-%d %H:%M"), "DATE"),
+            "date_time": (lambda: f.date_time(end_datetime=DATES_END).strftime("%Y-%m-%d %H:%M"), "DATE"),
             "url": (f.url, None),
             "building_number": (f.building_number, None),
             "secondary_address": (f.secondary_address, None),
