@@ -14,6 +14,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
@@ -77,7 +78,8 @@ def server(tmp_path_factory, upstream):
 
     write_json(data / "reports" / "eval-sentiment-pang-lee.json", {"accuracy": 0.81, "n": 800})
     time.sleep(0.05)
-    newest = write_json(data / "reports" / "bench-encoders.json", {"p50_ms": 1.9, "baseline": "torch", "ratio": 2.34})
+    with mock.patch("sys.argv", ["/venv/bin/slmkit", "bench", "encoders", "--threads", "1"]):  # the report records it
+        newest = write_json(data / "reports" / "bench-encoders.json", {"p50_ms": 1.9, "baseline": "torch", "ratio": 2.34})
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.bar(["slmkit", "torch"], [1.9, 4.4])
     fig.savefig(newest.with_suffix(".png"))
@@ -206,7 +208,7 @@ def test_models_routes_and_reports_pages(page, server, load):
     page.goto("/ui/reports")
     reports = page.locator("article.report").evaluate_all("a => a.map(r => r.dataset.report)")
     assert reports == ["bench-encoders.json", "eval-sentiment-pang-lee.json"]  # newest first
-    assert "slmkit bench encoders" in page.text_content("article.report code.command")
+    assert page.text_content("article.report code.command") == "slmkit bench encoders --threads 1"
     page.wait_for_function("document.querySelector('img.plot') && document.querySelector('img.plot').naturalWidth > 0")
     _shot(page, "reports")
 
