@@ -365,3 +365,16 @@ def test_a_streamed_remote_answer_comes_back_personal_as_it_streams(client, upst
     pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert EMAIL in "".join(pieces) and len(pieces) > 2  # restored word by word, not held to the end
     assert chunks[-1].model_extra["slmkit"]["cost_usd"] > 0
+
+
+def test_an_extraction_the_model_cannot_satisfy_is_a_422_not_a_500(server, monkeypatch):
+    from slmkit.skills.extract import ExtractionError
+
+    def fails(self, *args, **kwargs):  # the fault injected: the generator never met the schema
+        raise ExtractionError("no schema-valid answer after 3 attempt(s); last problem: missing 'city'")
+
+    monkeypatch.setattr("slmkit.api.SLM.extract", fails)
+    r = httpx.post(f"{server['base']}/v1/skills/extract",
+                   json={"input": "Ada lives in London", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "extraction_failed" and "simpler schema" in r.json()["error"]["message"]

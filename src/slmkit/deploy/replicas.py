@@ -98,12 +98,16 @@ class GeneratorTier:
 
     def __init__(self, settings: dict, name: str) -> None:
         from slmkit.api import SLM
-        from slmkit.router.tiers import make_tier
+        from slmkit.models.llama import use_server_runtime
+        from slmkit.router.tiers import make_tier, server_runtime
 
         config = adopt_settings(settings)
         # A replica is a long-lived server like `slmkit serve`: its local tier runs the gateway's way (a
-        # llama-server child batching concurrent requests over its slots, dying with the replica).
-        self.tier = make_tier(name, config.router.for_gateway(), max(config.threads, 2)).warm_up()
+        # llama-server child batching concurrent requests over its slots, dying with the replica), and the
+        # generator skills it serves use that child too, as in the gateway (one copy of the model).
+        router, threads = config.router.for_gateway(), max(config.threads, 2)
+        self.tier = make_tier(name, router, threads).warm_up()
+        use_server_runtime(server_runtime(router, threads))
         self.slm = SLM()
 
     def answer(self, messages: list, **kwargs: Any) -> Any:

@@ -37,9 +37,11 @@ from slmkit.gateway.skills import SKILLS, SkillName, dispatch_target, embeddings
 from slmkit.gateway.store import ApiKey, GatewayStore
 from slmkit.gateway.ui import dashboard
 from slmkit.guard.guard import Guard
+from slmkit.models.llama import use_server_runtime
 from slmkit.plan.workflow import Workflow, WorkflowNotFound, list_workflows
 from slmkit.router.resilience import all_breakers
 from slmkit.router.router import Router
+from slmkit.router.tiers import server_runtime
 
 _NOT_FOUND = {404: {"model": s.ErrorResponse, "description": "No such model or workflow."}}
 
@@ -61,6 +63,9 @@ def create_app(settings: Settings | None = None, router: Router | None = None, w
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
         gateway.skills  # noqa: B018 - build the specialists' holder before the first request
+        # Skills that generate (extract, summarize, RAG answers) use the router's llama-server children, not a
+        # second copy of the model in this process: one copy, batched with the chats, a crash costs a restart.
+        use_server_runtime(server_runtime(gateway.router.settings, gateway.router.threads))
         distiller = gateway.router.distiller
         if warm:
             await anyio.to_thread.run_sync(gateway.router.warm_up)
@@ -71,6 +76,7 @@ def create_app(settings: Settings | None = None, router: Router | None = None, w
         if distiller is not None:
             await anyio.to_thread.run_sync(distiller.close)  # the captures already answered for are kept
         gateway.store.flush()
+        use_server_runtime(None)
 
     # The schema and its page are served below, behind the same key as everything else.
     app = FastAPI(title="slmkit gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

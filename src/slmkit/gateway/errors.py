@@ -17,7 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slmkit.errors import InvalidInputError, NotTrainedError, SlmkitError
 from slmkit.gateway import schemas as s
+from slmkit.models.llama_server import ServerUnavailable
 from slmkit.router.tiers import TierError
+from slmkit.skills.extract import ExtractionError
 
 if TYPE_CHECKING:
     from slmkit.gateway.metrics import Metrics
@@ -105,6 +107,11 @@ def install_errors(app: FastAPI, metrics: Metrics, store: GatewayStore) -> None:
     def _ours(request: Request, exc: SlmkitError) -> JSONResponse:
         if isinstance(exc, TierError):
             return respond(request, 502, str(exc), "upstream_error", "tier_failed")
+        if isinstance(exc, ServerUnavailable):  # a skill's generator child (see models/served.py) failed
+            return respond(request, 502, str(exc), "upstream_error", "generator_failed")
+        if isinstance(exc, ExtractionError):  # the request was well formed, but this schema and text beat the model
+            return respond(request, 422, f"{exc}; try a simpler schema or a shorter text", "invalid_request_error",
+                           "extraction_failed")
         return respond(request, 500, str(exc), "server_error")
 
     @app.exception_handler(Exception)

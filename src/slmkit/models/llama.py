@@ -3,6 +3,10 @@
 llama_cpp is imported on ``warm_up``. A llama.cpp context is not thread-safe, so generation on one
 generator is serialised with a lock, and only a worker thread ever holds that lock while tokens are
 produced: a caller that stops reading (a client that went away) cannot keep the model locked.
+
+``get_generator`` hands out these in-process generators, except in the gateway, which chooses the server
+runtime at start-up (``use_server_runtime``): there a generator is a ``ServerGenerator`` (models/served.py)
+talking to the llama-server child of the router's tier for that model.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from slmkit.config import get_settings
 from slmkit.errors import InvalidInputError
@@ -25,9 +29,10 @@ from slmkit.models.store import resolve
 from slmkit.models.tool_calls import Message, ReplyReader, ToolCall, ToolCallPiece, ToolUse
 from slmkit.models.tool_calls import call_schema, plain_history, tools_grammar, with_tools
 
-__all__ = ["GRAMMAR_REJECTED", "N_CTX", "SAMPLER_DEFAULTS", "Completion", "Delta", "LlamaGenerator", "LocalTurn",
-           "Message", "Sampling", "TokenStream", "ToolCall", "ToolCallPiece", "ToolUse", "assemble_calls",
-           "check_messages", "get_generator", "local_turn", "schema_grammar"]
+__all__ = ["GRAMMAR_REJECTED", "N_CTX", "SAMPLER_DEFAULTS", "Completion", "Delta", "Generator", "LlamaGenerator",
+           "LocalTurn", "Message", "Sampling", "ServedGenerators", "TokenStream", "ToolCall", "ToolCallPiece", "ToolUse",
+           "assemble_calls", "check_messages", "get_generator", "inprocess_generator", "local_turn", "schema_grammar",
+           "use_server_runtime"]
 
 GRAMMAR_REJECTED = ("llama.cpp rejects the grammar made from this schema; usual causes are regex patterns with "
                     r"\d, \w or {n} repetition, or quotes and backslashes in property names")
@@ -530,12 +535,67 @@ def assemble_calls(pieces: list[ToolCallPiece]) -> tuple[ToolCall, ...]:
     return tuple(ToolCall(i, n, a) for i, n, a in (calls[k] for k in sorted(calls)))
 
 
+class Generator(Protocol):
+    """What callers of ``get_generator`` may use: ``LlamaGenerator`` in this process, or a ``ServerGenerator``
+    (models/served.py) whose model runs in a llama-server child."""
+
+    spec: ModelSpec
+    n_ctx: int
+
+    def warm_up(self) -> Generator: ...
+    def count_tokens(self, text: str) -> int: ...
+    def check_json_schema(self, schema: dict) -> str: ...
+    def chat(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0,
+             top_p: float | None = None, seed: int | None = 0, stop: tuple[str, ...] = (),
+             json_schema: dict | None = None, tools: ToolUse | None = None) -> Completion: ...
+    def stream(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0,
+               top_p: float | None = None, seed: int | None = 0, stop: tuple[str, ...] = (),
+               json_schema: dict | None = None, tools: ToolUse | None = None) -> Iterator[Delta]: ...
+    def chat_scored(self, messages: list[Message], *, max_tokens: int = 256,
+                    stop: tuple[str, ...] = ()) -> tuple[Completion, list[float]]: ...
+
+
+class ServedGenerators(Protocol):
+    """Where ``get_generator`` takes its generators while this process serves (models/served.py's ServerRuntime)."""
+
+    def serves(self, model: str) -> bool: ...
+    def generator(self, model: str) -> Generator: ...
+
+
+_served: ServedGenerators | None = None  # None: every generator runs in this process
+
+
+def use_server_runtime(runtime: ServedGenerators | None) -> None:
+    """Hand out generators served by llama-server children from now on (``runtime``), or in-process again (None).
+
+    The gateway calls this at start-up with its router's runtime: a skill that generates (extract, summarize,
+    RAG answers) then talks to the very child the router's tier for that model uses, instead of loading a
+    second copy of the model in the gateway, unbatched, where a crash inside llama.cpp would take the gateway
+    down. The CLI's one-shot commands and the Python API never call it: there every generator is in-process."""
+    global _served
+    _served = runtime
+
+
 @lru_cache(maxsize=4)
 def _generator(name: str, threads: int, n_ctx: int) -> LlamaGenerator:
     return LlamaGenerator(get_spec(name), threads=threads, n_ctx=n_ctx)
 
 
-def get_generator(name: str | None = None, threads: int | None = None, n_ctx: int = N_CTX) -> LlamaGenerator:
-    """The process-wide generator for ``name`` (default: the configured small generator)."""
+def inprocess_generator(name: str | None = None, threads: int | None = None, n_ctx: int = N_CTX) -> LlamaGenerator:
+    """The process-wide in-process generator for ``name`` (default: the configured small generator), whatever
+    ``use_server_runtime`` chose: what a tier pinned to ``runtime: inprocess`` uses."""
     settings = get_settings()
     return _generator(name or settings.generator_model, threads or max(settings.threads, 2), n_ctx)
+
+
+def get_generator(name: str | None = None, threads: int | None = None, n_ctx: int = N_CTX) -> Generator:
+    """The process-wide generator for ``name`` (default: the configured small generator).
+
+    In-process unless the gateway chose the server runtime (``use_server_runtime``); then the child that serves
+    ``name`` answers, with the threads and slots of the router's tier for it (``threads`` applies in-process
+    only), unless a tier pins that model in-process or ``n_ctx`` is not the children's window."""
+    served = _served
+    model = name or get_settings().generator_model
+    if served is not None and n_ctx == N_CTX and served.serves(model):
+        return served.generator(model)
+    return inprocess_generator(model, threads, n_ctx)

@@ -51,7 +51,8 @@ _prctl = _libc.prctl
 
 
 class ServerUnavailable(SlmkitError):
-    """The generator's server could not be started, or died and is being restarted."""
+    """The generator's server could not answer: it could not be started, died under the request (and is being
+    restarted), timed out, or answered with an error of its own. The gateway answers 502 with the cause."""
 
     exit_code = 6
 

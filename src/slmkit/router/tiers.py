@@ -14,19 +14,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from slmkit.errors import InvalidInputError, SlmkitError
-from slmkit.models.llama import Completion, Delta, Message, Sampling, ToolCall, ToolCallPiece, ToolUse
+from slmkit.errors import SlmkitError
+from slmkit.models.llama import Completion, Delta, Message, Sampling, ToolCall, ToolUse
+from slmkit.models.served import LOCAL_TIMEOUT_S, parse_completion, sampling_fields, sse_deltas
 from slmkit.config.router import RouterSettings, TierConfig
 
 
 if TYPE_CHECKING:
-    from slmkit.models.llama import LlamaGenerator, LocalTurn
+    from slmkit.models.llama import LlamaGenerator
     from slmkit.models.llama_server import LlamaServer
-    from slmkit.models.tool_calls import ReplyReader
+    from slmkit.models.served import ServerGenerator, ServerRuntime
 
 
 log = logging.getLogger(__name__)
-_LOCAL_TIMEOUT_S = 600.0
 
 
 class TierError(SlmkitError):
@@ -80,10 +80,10 @@ class LocalTier:
         self._generator: LlamaGenerator | None = None
 
     def warm_up(self) -> LocalTier:
-        from slmkit.models.llama import get_generator
+        from slmkit.models.llama import inprocess_generator
 
         try:
-            self._generator = get_generator(self.config.model, self.threads).warm_up()
+            self._generator = inprocess_generator(self.config.model, self.threads).warm_up()
         except SlmkitError as exc:  # unknown or missing model: the router falls back and says why
             raise TierError(self.name, str(exc)) from None
         return self
@@ -104,27 +104,19 @@ class LocalTier:
             completion, logprobs = generator.chat_scored(messages, max_tokens=max_tokens, stop=sampling.stop)
             return Answer(completion, sequence_confidence(logprobs), self.name)
         completion = generator.chat(messages, max_tokens=max_tokens, json_schema=json_schema, tools=tools,
-                                    **_local_sampling(sampling))
+                                    **sampling_fields(sampling))
         return Answer(completion, None, self.name)
 
     def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None,
                sampling: Sampling = Sampling(), tools: ToolUse | None = None) -> Iterator[Delta]:
         """Pieces as they are generated; closing the iterator stops the generation (and frees the model)."""
         return self._ready().stream(messages, max_tokens=max_tokens, json_schema=json_schema, tools=tools,
-                                    **_local_sampling(sampling))
-
-
-def _local_sampling(sampling: Sampling) -> dict[str, Any]:
-    # llama.cpp seeds are 32-bit; OpenAI's are 64-bit and may be negative. No seed: 0, reproducible.
-    return {"temperature": sampling.temperature, "top_p": sampling.top_p,
-            "seed": 0 if sampling.seed is None else sampling.seed % 2**32, "stop": sampling.stop}
+                                    **sampling_fields(sampling))
 
 
 class _ChatClient:
-    """The OpenAI-compatible client both kinds of served tier use: one request, or one SSE stream.
-
-    Not a RemoteTier itself: a local model in a child process never leaves the machine, so the router's
-    guard (which acts on RemoteTier) leaves its messages alone."""
+    """A remote tier's OpenAI-compatible client: one request, or one SSE stream (read as the server runtime
+    reads its children's, models/served.py)."""
 
     name: str
     config: TierConfig
@@ -152,22 +144,13 @@ class _ChatClient:
             response = self._client.post(url, json=body, headers=headers)
             self._check_status(response)
             try:
-                data = response.json()
-                choice = data["choices"][0]
-                text = choice["message"].get("content") or ""
-                calls = tuple(ToolCall(str(c["id"]), str(c["function"]["name"]), str(c["function"]["arguments"]))
-                              for c in choice["message"].get("tool_calls") or [])
-                usage = data.get("usage") or {}
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                raise TierError(self.name, f"{url} returned something that is not a chat completion: "
-                                           f"{response.text[:120]!r}") from None
-            return data, choice, text, calls, usage
+                return parse_completion(response)
+            except ValueError as exc:
+                raise TierError(self.name, str(exc)) from None
 
         return self._guarded(call)
 
     def _stream_body(self, body: dict[str, Any]) -> Iterator[Delta]:
-        import json as _json
-
         import httpx
 
         client = httpx.Client(timeout=self._timeout_s())
@@ -186,39 +169,11 @@ class _ChatClient:
         except TierError:
             client.close()
             raise
-        prompt_tokens = completion_tokens = 0
-        finish = None
         try:
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    break
-                try:
-                    chunk = _json.loads(payload)
-                except ValueError:
-                    finish = "error"
-                    break
-                usage = chunk.get("usage") or {}
-                prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
-                completion_tokens = usage.get("completion_tokens", completion_tokens)
-                for choice in chunk.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    piece = delta.get("content") or ""
-                    if piece:
-                        yield Delta(piece)
-                    for call in delta.get("tool_calls") or []:
-                        yield Delta("", tool_call=_call_piece(call))
-                    finish = choice.get("finish_reason") or finish
-        except httpx.HTTPError:
-            finish = "error"  # the upstream went away mid-stream
-            self._stream_failed()
+            yield from sse_deltas(response, self._stream_failed)
         finally:
             response.close()
             client.close()
-        yield Delta("", finish_reason=finish or "error", prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens)
 
 
 class RemoteTier(_ChatClient):
@@ -339,199 +294,147 @@ class RemoteTier(_ChatClient):
         return self._stream_body(body)
 
 
-def _call_piece(call: dict[str, Any]) -> ToolCallPiece:
-    """One streamed OpenAI ``tool_calls`` entry: id and name come with a call's first piece only."""
-    fn = call.get("function") or {}
-    return ToolCallPiece(int(call.get("index", 0)), str(fn.get("arguments") or ""), call.get("id"), fn.get("name"))
-
-
-class ServerTier(_ChatClient):
+class ServerTier:
     """A local tier whose model runs in a supervised ``llama-server`` child (models/llama_server.py).
 
-    The remote tier's client path against a loopback endpoint, with the in-process runtime's turns,
-    grammars and tool-call reading (``local_turn``), so both local runtimes constrain and read replies
-    alike. A child that dies under a request fails that request with TierError saying so (the gateway
-    answers 502; the supervisor restarts the child and the next request waits for it): a generation
-    half done is not repeated, since a retry would double a slow request on a busy machine."""
+    The child is asked through ``ServerGenerator`` (models/served.py), with the in-process runtime's turns,
+    grammars and tool-call reading, so both local runtimes constrain and read replies alike; in the gateway
+    the skills' generators share that generator, and so the child. This class adds what a tier is: a
+    confidence for the cascade, and failures as TierError. A child that dies under a request fails that
+    request with TierError saying so (the gateway answers 502; the supervisor restarts the child and the next
+    request waits for it): a generation half done is not repeated, since a retry would double a slow request
+    on a busy machine. Not a RemoteTier: a local model never leaves the machine, so the router's guard
+    (which acts on RemoteTier) leaves its messages alone."""
 
     def __init__(self, name: str, config: TierConfig, settings: RouterSettings, threads: int | None = None) -> None:
         self.name = name
         self.config = config
         self.threads = config.threads or threads or 2
         self.slots = config.slots or settings.slots
-        self.url = "(llama-server not started)"
         self._settings = settings
-        self._server: LlamaServer | None = None
-        self._client: Any = None
+        self._generator: ServerGenerator | None = None
+
+    @property
+    def generator(self) -> ServerGenerator:
+        if self._generator is None:
+            try:
+                runtime = _runtime_base(self._settings, self.threads)
+                self._generator = runtime.generator(self.config.model, self.threads, self.slots)
+            except SlmkitError as exc:  # unknown or missing model, no binary: the router falls back and says why
+                raise TierError(self.name, str(exc)) from None
+        return self._generator
 
     @property
     def server(self) -> LlamaServer:
-        if self._server is None:
-            from slmkit.config import get_settings
-            from slmkit.models.catalog import get_spec
-            from slmkit.models.llama import N_CTX
-            from slmkit.models.llama_server import ServerSpec, find_binary, get_server
-            from slmkit.models.store import resolve
-
-            try:
-                spec = get_spec(self.config.model)
-                wanted = ServerSpec(spec.name, resolve(spec, "model"), find_binary(self._settings.server_binary),
-                                    self.threads, self.slots, N_CTX, self._settings.server_start_timeout_s,
-                                    self._settings.server_nice, self._settings.server_poll)
-            except SlmkitError as exc:  # unknown or missing model, no binary: the router falls back and says why
-                raise TierError(self.name, str(exc)) from None
-            self._server = get_server(wanted, get_settings().data_dir / "logs")
-        return self._server
+        return self.generator.server
 
     def warm_up(self) -> ServerTier:
         from slmkit.models.llama_server import ServerUnavailable
 
         try:
-            self.server.endpoint()
+            self.generator.warm_up()
         except ServerUnavailable as exc:
             raise TierError(self.name, str(exc)) from None
         return self
 
     def busy_slots(self) -> int:
         """How many of the child's slots are generating now (its /slots page): 0 once abandoned streams stopped."""
-        import httpx
-
-        endpoint = self.server.endpoint()
-        response = httpx.get(endpoint.base_url.removesuffix("/v1") + "/slots", timeout=10.0,
-                             headers={"Authorization": f"Bearer {endpoint.api_key}"})
-        response.raise_for_status()
-        return sum(1 for slot in response.json() if slot.get("is_processing"))
-
-    def _guarded(self, call):  # noqa: ANN001, ANN202
-        """One request to the child; a connection that breaks is explained by the supervisor (did it die?)."""
-        import httpx
-
-        from slmkit.models.llama_server import ServerUnavailable
-
-        server = self.server
-        try:
-            endpoint = server.endpoint()
-        except ServerUnavailable as exc:
-            raise TierError(self.name, str(exc)) from None
-        self.url = endpoint.base_url + "/chat/completions"
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {endpoint.api_key}"}
-        try:
-            return call(httpx, self.url, headers)
-        except httpx.TimeoutException:
-            raise TierError(self.name, f"no answer from the llama-server for {self.config.model} within "
-                                       f"{self._timeout_s():g} s") from None
-        except httpx.TransportError as exc:
-            raise TierError(self.name, server.lost(endpoint)
-                            or f"{self.url} failed ({type(exc).__name__}: {exc})") from None
-
-    def _check_status(self, response) -> None:  # noqa: ANN001
-        from slmkit.models.llama import GRAMMAR_REJECTED
-
-        if response.status_code < 400:
-            return
-        try:
-            error = response.json().get("error") or {}
-        except ValueError:
-            error = {"message": response.text[:200]}
-        message = str(error.get("message", ""))[:300]
-        if response.status_code == 400:  # what we sent is what the request asked for: the request's fault
-            if "grammar" in message.lower():
-                raise InvalidInputError(GRAMMAR_REJECTED)
-            if error.get("type") == "exceed_context_size_error":
-                raise InvalidInputError(f"prompt ({error.get('n_prompt_tokens')} tokens) exceeds the context of "
-                                        f"{error.get('n_ctx')}")
-            raise InvalidInputError(message or "the generator refused the request")
-        raise TierError(self.name, f"the llama-server for {self.config.model} answered HTTP "
-                                   f"{response.status_code}: {message}")
-
-    def _stream_failed(self) -> None:
-        pass  # no breaker: the supervisor restarts a dead child
+        return self.generator.busy_slots()
 
     def _timeout_s(self) -> float:
-        # A busy child queues requests beyond its slots, and a 2-core machine may take minutes for a long
-        # answer (the in-process runtime waits as long); a hung child is caught by the health check instead.
-        return max(self.config.timeout_s, _LOCAL_TIMEOUT_S)
-
-    def _local_body(self, turn: LocalTurn, max_tokens: int, sampling: Sampling, scored: bool = False,
-                    stream: bool = False) -> dict[str, Any]:
-        from slmkit.models.llama import SAMPLER_DEFAULTS
-
-        body: dict[str, Any] = {"model": self.config.model, "messages": turn.messages, "max_tokens": max_tokens,
-                                **SAMPLER_DEFAULTS, **_local_sampling(sampling)}
-        body["stop"] = list(body["stop"])
-        if sampling.top_p is None:
-            body["top_p"] = SAMPLER_DEFAULTS["top_p"]
-        if turn.grammar is not None:
-            body["grammar"] = turn.grammar  # the GBNF the in-process runtime would use, not the server's own
-        if scored:
-            body["logprobs"], body["top_logprobs"] = True, 1
-        if stream:
-            body["stream"], body["stream_options"] = True, {"include_usage": True}
-        return body
+        return max(self.config.timeout_s, LOCAL_TIMEOUT_S)
 
     def answer(self, messages: list[Message], max_tokens: int = 256, scored: bool = False,
                json_schema: dict | None = None, sampling: Sampling = Sampling(),
                tools: ToolUse | None = None) -> Answer:
-        from slmkit.models.llama import assemble_calls, local_turn
-        from slmkit.models.tool_calls import ReplyReader
+        from slmkit.models.llama import local_turn
+        from slmkit.models.llama_server import ServerUnavailable
 
         turn = local_turn(messages, max_tokens, json_schema, tools)
         # As in-process: confidence is read off the greedy answer, whatever temperature was asked for.
         scored = scored and turn.grammar is None
-        body = self._local_body(turn, max_tokens, Sampling(stop=sampling.stop) if scored else sampling, scored)
-        data, choice, text, _, usage = self._post(body)
-        reader = ReplyReader(turn.tools)
-        pieces = [*reader.feed(text), *reader.finish()]
-        confidence = None
-        if scored:
-            confidence = sequence_confidence([float(t.get("logprob", 0.0))
-                                              for t in (choice.get("logprobs") or {}).get("content") or []])
-        completion = Completion("".join(p for p in pieces if isinstance(p, str)),
-                                int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
-                                reader.finish_reason(choice.get("finish_reason") or "stop"), self.config.model,
-                                assemble_calls([p for p in pieces if isinstance(p, ToolCallPiece)]))
-        return Answer(completion, confidence, self.name)
+        generator = self.generator
+        try:
+            completion, logprobs = generator.complete(turn, max_tokens, Sampling(stop=sampling.stop) if scored
+                                                      else sampling, scored, self._timeout_s())
+        except ServerUnavailable as exc:
+            raise TierError(self.name, str(exc)) from None
+        return Answer(replace(completion, model=self.config.model),
+                      sequence_confidence(logprobs) if scored else None, self.name)
 
     def stream(self, messages: list[Message], max_tokens: int = 256, json_schema: dict | None = None,
                sampling: Sampling = Sampling(), tools: ToolUse | None = None) -> Iterator[Delta]:
-        """Pieces as the child generates them; bad input raises here, before anything is sent."""
+        """Pieces as the child generates them; bad input raises here, before anything is sent. A child that
+        cannot take the request raises TierError on the first piece (the router can still fall back)."""
         from slmkit.models.llama import local_turn
-        from slmkit.models.tool_calls import ReplyReader
 
         turn = local_turn(messages, max_tokens, json_schema, tools)
-        body = self._local_body(turn, max_tokens, sampling, stream=True)
-        return _read_replies(self._stream_body(body), ReplyReader(turn.tools))
+        return self._translated(self.generator.stream_turn(turn, max_tokens, sampling, self._timeout_s()))
 
+    def _translated(self, pieces: Iterator[Delta]) -> Iterator[Delta]:
+        from slmkit.models.llama_server import ServerUnavailable
 
-def _read_replies(pieces: Iterator[Delta], reader: ReplyReader) -> Iterator[Delta]:
-    """The child's text pieces read as the in-process runtime reads its tokens: text, or a tool call."""
-    def out(parts: list[str | ToolCallPiece]) -> Iterator[Delta]:
-        for part in parts:
-            yield Delta(part) if isinstance(part, str) else Delta("", tool_call=part)
-
-    try:
-        for delta in pieces:
-            if delta.finish_reason is None:
-                yield from out(reader.feed(delta.text))
-                continue
-            yield from out(reader.finish())
-            yield replace(delta, finish_reason=reader.finish_reason(delta.finish_reason))
-    finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+        try:
+            yield from pieces
+        except ServerUnavailable as exc:
+            raise TierError(self.name, str(exc)) from None
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
 
 
 def make_tier(name: str, settings: RouterSettings, threads: int | None = None) -> LocalTier | RemoteTier | ServerTier:
     config = settings.tiers[name]
     if config.kind == "remote":
         return RemoteTier(name, config)
+    if _runtime(name, settings) == "server":
+        return ServerTier(name, config, settings, threads)
+    return LocalTier(name, config, threads)
+
+
+def _runtime(name: str, settings: RouterSettings) -> str:
+    """A local tier's runtime as run here: server or inprocess."""
     runtime = settings.runtime_of(name)
     if runtime == "auto":  # the gateway's default: the server runtime once `make llama-server` has built it
         runtime = "server" if _server_built(settings.server_binary) else "inprocess"
-    if runtime == "server":
-        return ServerTier(name, config, settings, threads)
-    return LocalTier(name, config, threads)
+    return runtime
+
+
+def _runtime_base(settings: RouterSettings, threads: int) -> ServerRuntime:
+    """The children's settings, without the tiers' own threads and slots (ServerUnavailable: no binary)."""
+    from slmkit.config import get_settings
+    from slmkit.models.llama_server import find_binary
+    from slmkit.models.served import ServerRuntime
+
+    return ServerRuntime(find_binary(settings.server_binary), get_settings().data_dir / "logs", threads,
+                         settings.slots, settings.server_start_timeout_s, settings.server_nice, settings.server_poll)
+
+
+def server_runtime(settings: RouterSettings, threads: int | None = None) -> ServerRuntime | None:
+    """The server runtime these settings give the process (``models.llama.use_server_runtime`` takes it), with
+    each server tier's threads and slots for its model, so a skill's generator is that tier's child; None when
+    no local tier runs on a server here (or the binary is missing: the tiers say so when asked)."""
+    from slmkit.models.llama_server import ServerUnavailable
+
+    threads = threads or 2
+    served: list[tuple[str, int, int]] = []
+    inprocess: set[str] = set()
+    for name, config in settings.tiers.items():
+        if config.kind != "local":
+            continue
+        if _runtime(name, settings) == "server":
+            served.append((config.model, config.threads or threads, config.slots or settings.slots))
+        else:
+            inprocess.add(config.model)
+    if not served:
+        return None
+    try:
+        base = _runtime_base(settings, threads)
+    except ServerUnavailable as exc:
+        log.warning("skills' generators run in-process: %s", exc)
+        return None
+    return replace(base, served=tuple(served), inprocess=frozenset(inprocess))
 
 
 def _server_built(configured: str | None) -> bool:
