@@ -367,3 +367,16 @@ def test_local_teacher_answers_are_filled_by_template_and_kept(tmp_path):
     assert again.missing(stream) == []
     assert [again(i, item) for i, item in enumerate(stream)] == [first(i, item) for i, item in enumerate(stream)]
     assert len(asked) == len(stream)
+
+
+def test_a_common_payload_opening_does_not_split_a_suffix_template():
+    """MMLU questions under one suffix instruction: many open with "Which of the following ...?", which the
+    prefix pass first takes for an instruction of its own; folded back, one template holds them all."""
+    stream = build_stream({"subject": 300}, seed=13)
+    starts = sum(item.messages[-1]["content"].startswith("Which of the following") for item in stream)
+    assert starts >= 20  # the case this guards: enough of them to make a draft of their own
+    groups, _ = mine([request_shape(item.messages) for item in stream], min_support=20)
+    biggest = max(groups, key=lambda g: len(g.members))
+    assert biggest.template.prefix == "" and biggest.template.suffix.startswith("\n\nWhich subject")
+    assert len(biggest.members) >= 0.9 * len(stream)
+    assert not any(g.template.prefix.startswith("Which of the following") for g in groups)

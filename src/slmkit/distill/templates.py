@@ -271,22 +271,24 @@ class _Draft:
 
 
 def _fold_extensions(drafts: list[_Draft], need: int, min_support: int) -> list[_Draft]:
-    """Fold a draft into another with the same suffix and a shorter prefix it extends (or the mirror case).
+    """Fold a draft into another whose prefix and suffix it extends (one of them, or both).
 
     The prefix pass runs first, so a payload start shared by many ("Which of the following ...")
     can split a suffix template; folded back, those words return to the payload, where a student
-    still sees them, so folding never hides what tells two instructions apart.
+    still sees them, so folding never hides what tells two instructions apart. Both sides can be
+    extended at once: "Which of the following ...?" before a suffix template's "\n\nWhich subject..."
+    also takes the question mark into its suffix.
     """
-    def extends(longer: list[str], shorter: list[str], front: bool) -> bool:
-        if len(longer) <= len(shorter):
+    def covers(longer: list[str], shorter: list[str], front: bool) -> bool:
+        if len(longer) < len(shorter):
             return False
         return longer[:len(shorter)] == shorter if front else longer[len(longer) - len(shorter):] == shorter
 
     for draft in sorted(drafts, key=lambda d: -(len(d.prefix) + len(d.suffix))):
+        size = len(draft.prefix) + len(draft.suffix)
         bases = [base for base in drafts if base is not draft and len(base.members) >= min_support
-                 and base.fixed() >= need and (
-                     (base.suffix == draft.suffix and extends(draft.prefix, base.prefix, True))
-                     or (base.prefix == draft.prefix and extends(draft.suffix, base.suffix, False)))]
+                 and base.fixed() >= need and len(base.prefix) + len(base.suffix) < size
+                 and covers(draft.prefix, base.prefix, True) and covers(draft.suffix, base.suffix, False)]
         if bases:
             # Into the template that keeps the most fixed words: the other side goes to the payload.
             base = max(bases, key=lambda b: (b.fixed(), len(b.members)))
