@@ -289,3 +289,15 @@ def test_countries_and_the_demonyms_made_from_them_are_locations(pii):
     found = {s.text for s in pii(text) if s.type == "LOCATION"}
     assert {"Greenlander", "Pakistani", "Austrian", "Iceland"} <= found
     assert not any(s.text in ("leader", "order", "delegation") for s in pii(text))
+
+
+def test_labels_written_as_one_camelcase_token_are_not_people_but_names_run_together_are():
+    from slmkit.skills.pii.detect import Pii, is_identifier
+
+    labels = "AddToPlaylist, BookRestaurant, GetWeather, PlayMusic, RateBook, SearchCreativeWork, SearchScreeningEvent"
+    assert Pii().warm_up().spans(f"Classify the intent as one of: {labels}. Answer: GetWeather") == []
+    assert all(is_identifier(w) for w in ("UserAccountManager", "GetWeather", "AddToPlaylist"))
+    assert not any(is_identifier(w) for w in ("McDonald", "DeShawn", "MacArthur", "VanDerBeek", "LeBron", "Maria",
+                                              "JohnSmith", "BillGates"))
+    found = {s.text for s in Pii().warm_up().spans("Ronald McDonald called DeShawn yesterday.")}
+    assert {"Ronald McDonald", "DeShawn"} <= found

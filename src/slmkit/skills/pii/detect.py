@@ -39,6 +39,9 @@ _FROM_PRESIDIO = {
     "US_SSN": "SSN", "SSN_LIKE": "SSN", "DATE_TIME": "DATE_TIME",
 }
 _NER_TYPES = frozenset({"PERSON", "LOCATION", "ORGANIZATION"})
+# One token of capitalised parts run together: "GetWeather", "AddToPlaylist", "UserAccountManager".
+_CAMEL = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")
+_CAMEL_PART = re.compile(r"[A-Z][a-z]+")
 # spaCy's small model tags these field names as organisations; they are labels, not data.
 _NOT_ENTITIES = frozenset({
     "IBAN", "SSN", "DOB", "CVV", "CVC", "PIN", "ID", "IP", "ATM", "CC", "URL", "SWIFT", "BIC", "SMS", "ZIP",
@@ -397,6 +400,7 @@ class Pii:
         found = _retyped(text, found)
         found += _names_ner_missed(text, artifacts.tokens, found)
         found = _without_defined_terms(text, found)
+        found = [s for s in found if not (s.type in _NER_TYPES and is_identifier(s.text))]
         chosen = _without_overlaps(found)
         chosen = _without_overlaps(chosen + _organisations_by_position(text, chosen))
         chosen = _with_repeats(text, chosen)
@@ -424,6 +428,26 @@ def _places(text: str) -> list[PiiSpan]:
               for a, b, strong in names.cued_places(text)]
     spans += [PiiSpan("ORGANIZATION", text[a:b], a, b, 0.45, "context") for a, b in names.cued_organisations(text)]
     return spans
+
+
+def is_identifier(value: str) -> bool:
+    """A label or code name written as one CamelCase token ("GetWeather", "SearchScreeningEvent"), which the NER
+    takes for a person or a company: every part a dictionary word, or two run together ("Playlist": play +
+    list, newer than the dictionary), and at most one part a listed given name or surname ("Add" is one).
+    Names run together keep a part no dictionary knows ("McDonald", "DeShawn", "MacArthur", "VanDerBeek") or
+    two listed name parts ("JohnSmith", "BillGates", a user name). Why it matters: an app's labels (intents,
+    classes) would be masked as people wherever text is redacted, distillation's captures included."""
+    if not _CAMEL.fullmatch(value):
+        return False
+    parts = _CAMEL_PART.findall(value)
+    if sum(p in names.given_names() or p in names.surnames() for p in parts) >= 2:
+        return False
+    return all(_word_or_compound(part.lower()) for part in parts)
+
+
+def _word_or_compound(word: str) -> bool:
+    return names.is_english_word(word) or any(
+        names.is_english_word(word[:i]) and names.is_english_word(word[i:]) for i in range(3, len(word) - 2))
 
 
 def _without_defined_terms(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
