@@ -481,20 +481,22 @@ def plot(result: dict, path: Path) -> Path:
 def run(*, teacher: str = "gold", mix: dict[str, int] | None = None, seed: int = SEED,
         settings: DistillSettings | None = None, price: Price | None = None, flip: str | None = None,
         out_dir: Path | None = None, local: Teacher | None = None, cache: Path | None = None,
-        progress: Callable[[int], None] | None = None) -> dict:
+        progress: Callable[[int], None] | None = None, stream: Sequence[StreamItem] | None = None,
+        cached: CachedTeacher | None = None) -> dict:
     """The whole bench: build the stream, replay it, write ``distill-<teacher>.json`` and ``.png`` to ``out_dir``.
 
     ``teacher``: ``gold`` (simulated) or ``local`` (``local`` is the callable, default the local
     large tier; its answers are cached in ``cache``, filled before the replay, see
     :meth:`CachedTeacher.fill`). ``flip``: a source whose labels the gold teacher permutes from the
-    stream's midpoint (the drift test).
+    stream's midpoint (the drift test). ``stream`` and ``cached``: the stream of ``mix`` and ``seed`` and the
+    local teacher, when the caller already built them (to fill the teacher's answers with its own progress).
     """
-    stream = build_stream(mix, seed)
+    stream = build_stream(mix, seed) if stream is None else stream
     flip_at = len(stream) // 2 if flip else None
     if teacher == "gold":
         teach = gold_teacher(stream, flip, flip_at)
     elif teacher == "local":
-        teach = cached_local_teacher(local, cache)
+        teach = cached or cached_local_teacher(local, cache)
         teach.fill(stream)
     else:
         raise ValueError("teacher is 'gold' or 'local'")

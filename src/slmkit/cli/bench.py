@@ -260,13 +260,14 @@ def bench_distill_cmd(
     if flip is not None and teacher != "gold":
         raise InvalidInputError("--flip permutes the simulated teacher's labels: use it with --teacher gold")
     mix = bench.scaled_mix(requests) if requests else None
+    stream, teach = bench.build_stream(mix, seed), None
     if teacher == "local":  # the teacher's answers first (cached for re-runs), so the replay's bar means the replay
-        stream, teach = bench.build_stream(mix, seed), bench.cached_local_teacher()
+        teach = bench.cached_local_teacher()
         with progress_bar("local teacher's answers", len(teach.missing(stream))) as advance:
             teach.fill(stream, advance)
-    with progress_bar(f"distill replay, teacher {teacher}", sum((mix or bench.DEFAULT_MIX).values())) as advance:
+    with progress_bar(f"distill replay, teacher {teacher}", len(stream)) as advance:
         result = bench.run(teacher=teacher, mix=mix, seed=seed, settings=get_settings().distill, flip=flip,
-                           progress=advance)
+                           progress=advance, stream=stream, cached=teach)
     who = "gold (simulated: the data set's gold label at a list price)" if result["simulated"] else teacher
     table = Table(title=f"distill replay of {result['requests']} requests, teacher: {who}; "
                         f"figures over the {result['window']}")
