@@ -380,3 +380,16 @@ def test_a_common_payload_opening_does_not_split_a_suffix_template():
     assert biggest.template.prefix == "" and biggest.template.suffix.startswith("\n\nWhich subject")
     assert len(biggest.members) >= 0.9 * len(stream)
     assert not any(g.template.prefix.startswith("Which of the following") for g in groups)
+
+
+def test_the_ceiling_reads_every_closed_template_out_of_fold(tmp_path, slm, stream):
+    """The bench's ceiling: the best candidate per closed-label template, scored on every request of the
+    stream; the easy template (intent) has one, and nothing is read for open or structured ones."""
+    from slmkit.bench.distill import ceiling
+
+    found = ceiling(stream, gold_teacher(stream), slm=slm, data_dir=tmp_path)
+    assert set(found) == {"intent", "sentiment", "toxicity", "subject"}
+    intent = found["intent"]
+    assert intent["meets"] and intent["coverage"] >= 0.5 and intent["agreement_served"] >= 0.95
+    assert intent["examples"] == sum(item.source == "intent" for item in stream)
+    assert set(intent["candidates"]) == set(DistillSettings().candidates)

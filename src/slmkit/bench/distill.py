@@ -447,6 +447,44 @@ def report(rows: Sequence[Row], distiller: Distiller, decisions: Sequence[dict],
     return out
 
 
+def ceiling(stream: Sequence[StreamItem], teacher: Callable[[int, StreamItem], str], *,
+            settings: DistillSettings | None = None, slm: SLM | None = None, data_dir: Path) -> dict[str, dict]:
+    """Per closed-label source: the share the best candidate would serve at the threshold rule had it
+    seen *every* request of the stream with the teacher's answer (read out-of-fold, each fold fitted on
+    four fifths of them).
+
+    The online student sees only what came before it and must then pass shadowing, so it serves at
+    most about this: the figure says how much of a task's miss is the mechanism and how much is the
+    teacher's answers being unlearnable from the payload (gold labels a sentence alone cannot tell).
+    """
+    from slmkit.distill.students import choose
+    from slmkit.errors import InvalidInputError
+
+    distiller = Distiller((settings or DistillSettings()).model_copy(update={"auto_maintain": False}), slm,
+                          data_dir=data_dir)
+    distiller.clear()
+    for index, item in enumerate(stream):
+        distiller.record(item.messages, teacher(index, item), "teacher")
+    distiller.discover()
+    sources = task_sources(distiller, stream)
+    out: dict[str, dict] = {}
+    for task in distiller.status():
+        source = sources.get(task.task_id)
+        if task.kind != "closed" or source is None:
+            continue
+        try:
+            reports = distiller.candidates(task.task_id)
+        except InvalidInputError as exc:
+            out[source] = {"error": str(exc)}
+            continue
+        best = choose(reports) or max(reports, key=lambda r: (r.coverage, r.agreement))
+        out[source] = {"candidate": best.kind, "examples": best.n_examples, "coverage": best.coverage,
+                       "agreement": best.agreement, "agreement_served": best.agreement_served,
+                       "threshold": best.threshold, "meets": best.meets,
+                       "candidates": {r.kind: {"agreement": r.agreement, "coverage": r.coverage} for r in reports}}
+    return out
+
+
 def plot(result: dict, path: Path) -> Path:
     """Share of requests served by students along the stream, per template and for all closed-label ones."""
     import matplotlib
@@ -457,9 +495,12 @@ def plot(result: dict, path: Path) -> Path:
     curve = result["curve"]
     x = [(p["start"] + p["end"]) / 2 for p in curve]
     fig, ax = plt.subplots(figsize=(9, 4.5))
+    ceilings = result.get("ceiling", {})
     for source in result["closed_sources"]:  # the open and structured ones are never served
         ys = [p.get(source) for p in curve]
-        ax.plot(x, [y if y is not None else float("nan") for y in ys], lw=1, label=source)
+        line, = ax.plot(x, [y if y is not None else float("nan") for y in ys], lw=1, label=source)
+        if "coverage" in ceilings.get(source, {}):
+            ax.axhline(ceilings[source]["coverage"], color=line.get_color(), lw=0.8, ls="--")
     ax.plot(x, [p["closed_share_served"] if p["closed_share_served"] is not None else float("nan") for p in curve],
             lw=2.5, color="black", label="all templated closed-label")
     for d in result.get("promotions", []):
@@ -467,7 +508,7 @@ def plot(result: dict, path: Path) -> Path:
     if result.get("drift"):
         ax.axvline(result["drift"]["flip_at"], color="red", lw=1, ls="--", label=f"labels flipped ({result['drift']['source']})")
     ax.set_xlabel("request")
-    ax.set_ylabel("share served by students")
+    ax.set_ylabel("share served by students (dashed: ceiling)" if ceilings else "share served by students")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"slmkit distill replay, teacher: {result['teacher']}" + (" (simulated)" if result["simulated"] else ""))
     ax.legend(fontsize=7, loc="upper left")
@@ -482,7 +523,7 @@ def run(*, teacher: str = "gold", mix: dict[str, int] | None = None, seed: int =
         settings: DistillSettings | None = None, price: Price | None = None, flip: str | None = None,
         out_dir: Path | None = None, local: Teacher | None = None, cache: Path | None = None,
         progress: Callable[[int], None] | None = None, stream: Sequence[StreamItem] | None = None,
-        cached: CachedTeacher | None = None) -> dict:
+        cached: CachedTeacher | None = None, with_ceiling: bool = True) -> dict:
     """The whole bench: build the stream, replay it, write ``distill-<teacher>.json`` and ``.png`` to ``out_dir``.
 
     ``teacher``: ``gold`` (simulated) or ``local`` (``local`` is the callable, default the local
@@ -490,6 +531,7 @@ def run(*, teacher: str = "gold", mix: dict[str, int] | None = None, seed: int =
     :meth:`CachedTeacher.fill`). ``flip``: a source whose labels the gold teacher permutes from the
     stream's midpoint (the drift test). ``stream`` and ``cached``: the stream of ``mix`` and ``seed`` and the
     local teacher, when the caller already built them (to fill the teacher's answers with its own progress).
+    ``with_ceiling``: also read each closed-label template's :func:`ceiling` (about a minute more).
     """
     stream = build_stream(mix, seed) if stream is None else stream
     flip_at = len(stream) // 2 if flip else None
@@ -507,6 +549,12 @@ def run(*, teacher: str = "gold", mix: dict[str, int] | None = None, seed: int =
         result = report(rows, distiller, decisions, stream, teacher=teacher, flip=flip, flip_at=flip_at)
         result["seconds"] = time.perf_counter() - started
         result["seed"] = seed
+    if with_ceiling and flip is None:  # a flipped teacher has two answers per payload: no ceiling to read
+        with tempfile.TemporaryDirectory(prefix="slmkit-distill-ceiling-") as scratch:
+            result["ceiling"] = ceiling(stream, teach, settings=settings, slm=distiller.slm, data_dir=Path(scratch))
+        read = [c for c in result["ceiling"].values() if "coverage" in c]
+        result["ceiling_templated"] = (sum(c["coverage"] * c["examples"] for c in read)
+                                       / max(1, sum(c["examples"] for c in read))) if read else None
     if out_dir is not None:
         name = f"distill-{teacher}" + (f"-flip-{flip}" if flip else "")
         out_dir.mkdir(parents=True, exist_ok=True)

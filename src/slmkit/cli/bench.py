@@ -271,27 +271,35 @@ def bench_distill_cmd(
     who = "gold (simulated: the data set's gold label at a list price)" if result["simulated"] else teacher
     table = Table(title=f"distill replay of {result['requests']} requests, teacher: {who}; "
                         f"figures over the {result['window']}")
-    for col in ("template", "requests", "share served", "agreement", "Wilson LB", "cost ratio", "p50 ms", "p95 ms"):
+    for col in ("template", "requests", "share served", "ceiling", "agreement", "Wilson LB", "cost ratio", "p50 ms",
+                "p95 ms"):
         table.add_column(col, justify="left" if col == "template" else "right")
+    ceilings = result.get("ceiling", {})
 
     def cell(value: float | None, spec: str) -> str:
         return "-" if value is None else format(value, spec)
 
-    def row(name: str, s: dict, style: str | None = None) -> None:
-        table.add_row(name, str(s["requests"]), f"{s['share_served']:.0%}", cell(s["agreement_served"], ".3f"),
+    def row(name: str, s: dict, style: str | None = None, top: dict | None = None) -> None:
+        bound = "-" if top is None or "coverage" not in top else f"{top['coverage']:.0%} ({top['candidate']})"
+        table.add_row(name, str(s["requests"]), f"{s['share_served']:.0%}", bound, cell(s["agreement_served"], ".3f"),
                       cell(s["agreement_wilson_low"], ".3f"), cell(s["cost_ratio"], ".2f"),
                       cell(s["student_p50_ms"], ".1f"), cell(s["student_p95_ms"], ".1f"), style=style)
 
     for source, summary in result["per_template"].items():
-        row(source + ("" if source in result["closed_sources"] else " (open)"), summary)
+        row(source + ("" if source in result["closed_sources"] else " (open)"), summary, top=ceilings.get(source))
     table.add_section()
-    row("closed-label templates", result["templated_closed"])
+    templated = result.get("ceiling_templated")
+    row("closed-label templates", result["templated_closed"],
+        top=None if templated is None else {"coverage": templated, "candidate": "weighted"})
     row("overall", result["whole_stream_second_half"], style="bold")
     out.print(table)
     overall = result["whole_stream_second_half"]
     out.print(f"cost per 1k requests: {cell(overall['cost_per_1k_requests_usd'], '.4f')} USD with distillation, "
               f"{cell(overall['cost_per_1k_requests_always_teacher_usd'], '.4f')} USD always asking the teacher; "
               f"{len(result['promotions'])} promotions in {result['seconds']:.0f} s")
+    if ceilings:
+        out.print("ceiling: the share the best candidate would serve had it seen every request of the stream "
+                  "(out-of-fold, same threshold rule); the online student serves at most about this")
     drift = result.get("drift")
     if drift is not None:
         if drift["demoted_at"] is not None:

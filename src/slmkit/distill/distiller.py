@@ -510,12 +510,9 @@ class Distiller:
                 out.append((match.payload, label))
         return out[-self.settings.max_train_examples:]
 
-    def train(self, task_id: str) -> TrainReport:
-        """Evaluate every candidate on this task's captured examples and put the best one in shadow.
-
-        Raises InvalidInputError when the task cannot have a student (not closed-label, one label,
-        too few examples). When no candidate meets the target, the report says so and says why.
-        """
+    def _trainable(self, task_id: str) -> tuple[TaskRecord, list[tuple[str, str]], list[str], dict[str, str]]:
+        """(task, its examples, the labels present, their surface forms); InvalidInputError when the task
+        cannot have a student (not closed-label, one label, too few examples)."""
         with self._lock:
             task = self._task(task_id)
             prof = task.profile
@@ -535,7 +532,24 @@ class Distiller:
             if len(present) < 2:
                 raise InvalidInputError(f"task {task_id}: every usable example has the label {present[0]!r}; "
                                         "a student needs two labels")
-            surface = {label: prof.surface.get(label, label) for label in present}
+            return task, examples, present, {label: prof.surface.get(label, label) for label in present}
+
+    def candidates(self, task_id: str) -> list[CandidateReport]:
+        """Score every candidate on all of the task's captured examples, out-of-fold, and keep none: what
+        ``train`` would choose from had it seen them all at once (the bench reads it as a ceiling)."""
+        _, examples, _, surface = self._trainable(task_id)
+        with one_blas_thread():
+            results = [evaluate(kind, examples, surface, self.settings, self.slm, self.embedder)
+                       for kind in self.settings.candidates]
+        return [r.report if isinstance(r, Trained) else r for r in results]
+
+    def train(self, task_id: str) -> TrainReport:
+        """Evaluate every candidate on this task's captured examples and put the best one in shadow.
+
+        Raises InvalidInputError when the task cannot have a student (not closed-label, one label,
+        too few examples). When no candidate meets the target, the report says so and says why.
+        """
+        task, examples, present, surface = self._trainable(task_id)
         if task.state.status == "promoted":
             with one_blas_thread():
                 results = [evaluate(kind, examples, surface, self.settings, self.slm, self.embedder)
