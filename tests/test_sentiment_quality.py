@@ -9,7 +9,7 @@ import pytest
 from slmkit.skills.sentiment.data import (NEGATIVE_WORDS, POSITIVE_WORDS, TEST_NEGATED, TEST_NOUNS, TRAIN_KEPT,
                                           TRAIN_NEGATED, TRAIN_NOUNS, _halves, has_negation, negation_test,
                                           negation_train)
-from slmkit.skills.sentiment.features import brevity, clause_share, negated_rows, negation_scope
+from slmkit.skills.sentiment.features import brevity, brief_negation, clause_share, negated_rows, negation_scope
 
 
 def test_negation_scope_stops_at_the_clause():
@@ -26,7 +26,33 @@ def test_a_side_clause_negation_weighs_less_than_a_whole_sentence_one():
     assert clause_share(side) == 0.5 and clause_share("the acting is superb.") == 0.0
     assert brevity("the app isn't slow.") == 1.0
     assert brevity("though the film isn't badly made, the fun slowly leaks out of it over two long hours.") < 0.5
-    assert negated_rows(["a fine film.", "not a fine film.", "far from fine."]) == [1]
+    assert negated_rows(["a fine film.", "not a fine film.", "far from fine."]) == [1, 2]
+
+
+def test_negators_of_several_words_and_double_negations():
+    assert negation_scope("the phone is far from excellent.") == "excellent"
+    assert negation_scope("the staff were anything but helpful") == "helpful"
+    assert negation_scope("the plot fails to deliver, but the acting is superb") == "to deliver"
+    assert negation_scope("not without charm") == "" and negation_scope("nothing short of amazing") == ""
+    assert negation_scope("the movie never fails to impress.") == ""  # two in a row cancel
+    assert brief_negation("the soup was far from hot") and not brief_negation("the soup was hot")
+    long = "though the film isn't badly made, the fun slowly leaks out of it over two long hours of screen time."
+    assert not brief_negation(long)
+
+
+def test_the_hand_written_negation_sets_are_apart():
+    from slmkit.datasets.negation_blind import NEGATION_BLIND
+    from slmkit.datasets.negation_written import NEGATION_DEV, NEGATION_TRAIN, NEGATION_TRAIN_MORE
+
+    def norm(rows):
+        return {" ".join(t.lower().split()) for t, _ in rows}
+
+    train, dev, blind = norm(NEGATION_TRAIN + NEGATION_TRAIN_MORE), norm(NEGATION_DEV), norm(NEGATION_BLIND)
+    assert len(train) >= 2000 and len(dev) == 200 and len(blind) == 260
+    assert not train & dev and not train & blind and not dev & blind
+    for rows in (NEGATION_TRAIN + NEGATION_TRAIN_MORE, NEGATION_DEV, NEGATION_BLIND):
+        labels = [label for _, label in rows]
+        assert set(labels) == {"positive", "negative"} and abs(labels.count("positive") - len(rows) / 2) <= 1
 
 
 def test_negation_sets_share_no_word_noun_or_frame():
@@ -37,7 +63,7 @@ def test_negation_sets_share_no_word_noun_or_frame():
     test = negation_test()
     assert len(test) >= 200 and {e.label for e in test} == {"positive", "negative"}
     assert abs(sum(e.label == "positive" for e in test) - len(test) / 2) <= 1
-    assert sum(has_negation(e.text) for e in test) >= 0.8 * len(test)  # "far from X" has no negator word
+    assert all(has_negation(e.text) for e in test)
     train_texts = {e.text for e in negation_train()}
     assert not train_texts & {e.text for e in test}
     test_adjectives = set(_halves(POSITIVE_WORDS)[1]) | set(_halves(NEGATIVE_WORDS)[1])
@@ -109,10 +135,12 @@ def test_eval_sentiment_beats_vader_on_negation_and_states_neutral_precision():
 
     report = eval_sentiment()
     head, vader = report["scores"]
-    assert report["sets"]["negation"] >= 200
-    # Issue 19 asks 0.80 on the negation set; r4 gives 0.779 (r3: 0.800), all of the loss in the one test
-    # frame with no negator word ("far from great"), which the sentence head reads by its adjective. This
-    # guards what r4 does, not the issue's bar (see skills/sentiment/features.py, "Known gap").
+    assert report["sets"]["negation"] >= 200 and report["sets"]["negation_blind"] == 260
+    # Issue 19 asks 0.80 on a negation set; r5 gives 0.779 on the generated one and 0.785 on the blind
+    # hand-written one (chosen on development sets that predicted 0.85 and 0.84). This guards what r5
+    # does, not the issue's bar (see skills/sentiment/head.py).
     assert head["negation_accuracy"] >= 0.77 and head["negation_accuracy"] > vader["negation_accuracy"] + 0.1
+    assert head["negation_blind_accuracy"] >= 0.77
+    assert head["negation_blind_accuracy"] > vader["negation_blind_accuracy"] + 0.2
     assert head["neutral_precision"] >= 0.9 and head["factual_confident_polar"] <= 0.02
     assert head["polar_accuracy"] >= 0.766 and head["multiemo_polar_accuracy"] > vader["multiemo_polar_accuracy"]

@@ -4,6 +4,8 @@ In distribution (held-out parts of what the head trains on):
   Pang & Lee held-out 20 %            polarity accuracy (positive vs negative, neutral set aside)
   its sentences with a negation       the same, on the natural negation subset
   generated negation set              sentences with a negation from words, nouns and frames never trained on
+  blind negation set                  260 review sentences with a negation, written by hand without sight of the
+                                      skill or its other sets (``datasets.negation_blind``): measured, never chosen on
   SQuAD sentences, held-out articles  how many are called neutral; how many get a side at >= 0.9
 Off distribution (never trained on):
   CoNLL-2003 news sentences           how many are called neutral
@@ -34,6 +36,7 @@ class Scores:
     polar_negated_accuracy: float  # its sentences with a negation
     polar_called_neutral: float  # share of Pang & Lee held-out sentences the skill calls neutral
     negation_accuracy: float  # the generated negation set
+    negation_blind_accuracy: float  # the hand-written blind negation set
     factual_neutral: float  # SQuAD held-out sentences called neutral
     factual_confident_polar: float  # ... given a side at >= 0.9 confidence
     neutral_precision: float  # factual among everything called neutral (factual + polar + negation sets)
@@ -51,6 +54,7 @@ class Scores:
 class SentimentSets:
     polar: list[LabelledText]
     negation: list[LabelledText]
+    negation_blind: list[LabelledText]
     factual: list[LabelledText]
     news: list[LabelledText]
     multiemo: list[LabelledText]
@@ -61,11 +65,13 @@ class SentimentSets:
 
 
 def load_sets(multiemo_n: int = 1500) -> SentimentSets:
+    from slmkit.datasets.negation_blind import NEGATION_BLIND
     from slmkit.skills.sentiment.data import (POLAR_TEST_FRACTION, negation_test, neutral_test,
                                                news_sentences)
 
-    return SentimentSets(stratified_split(pang_lee(), POLAR_TEST_FRACTION).test, negation_test(), neutral_test(),
-                         news_sentences(), multiemo(multiemo_n))
+    blind = [LabelledText(text, label) for text, label in NEGATION_BLIND]
+    return SentimentSets(stratified_split(pang_lee(), POLAR_TEST_FRACTION).test, negation_test(), blind,
+                         neutral_test(), news_sentences(), multiemo(multiemo_n))
 
 
 def _auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
@@ -83,8 +89,8 @@ def score(skill: Any, sets: SentimentSets) -> Scores:
     def run(rows: Sequence[LabelledText]) -> list[Any]:
         return skill([r.text for r in rows]) if rows else []
 
-    polar, negation, factual, news, memo = (run(s) for s in (sets.polar, sets.negation, sets.factual, sets.news,
-                                                            sets.multiemo))
+    polar, negation, blind, factual, news, memo = (run(s) for s in (sets.polar, sets.negation, sets.negation_blind,
+                                                                   sets.factual, sets.news, sets.multiemo))
 
     def accuracy(results: Sequence[Any], rows: Sequence[LabelledText]) -> float:
         return sum(r.label == g.label for r, g in zip(results, rows, strict=True)) / max(1, len(rows))
@@ -103,6 +109,7 @@ def score(skill: Any, sets: SentimentSets) -> Scores:
         sum(r.label == g.label for r, g in negated) / max(1, len(negated)),
         sum(r.outcome == "neutral" for r in polar) / max(1, len(polar)),
         accuracy(negation, sets.negation),
+        accuracy(blind, sets.negation_blind),
         sum(r.outcome == "neutral" for r in factual) / max(1, len(factual)),
         sum(r.outcome != "neutral" and r.score >= 0.9 for r in factual) / max(1, len(factual)),
         hits / max(1, sum(called)),
@@ -135,6 +142,7 @@ LABELS = {
     "polar_negated_accuracy": "  its sentences with a negation",
     "polar_called_neutral": "  share called neutral",
     "negation_accuracy": "negation set (held-out words, frames)",
+    "negation_blind_accuracy": "negation set, blind (hand-written, 260)",
     "factual_neutral": "SQuAD held-out sentences called neutral",
     "factual_confident_polar": "  given a side at >= 0.9",
     "neutral_precision": "neutral precision (factual among polar)",

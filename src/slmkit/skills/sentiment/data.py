@@ -53,6 +53,8 @@ TRAIN_NEGATED = (
     "i thought the {noun} was never {adj}.", "it's not a {adj} {noun}.", "this {noun} is not {adj} at all.",
     "i didn't find the {noun} {adj}.", "nobody would call the {noun} {adj}.", "the {noun} is hardly {adj}.",
     "the {noun} was by no means {adj}.",
+    # r5: negators without a negator word, and the approximate ones (see ``features.MULTIWORD_NEGATORS``)
+    "the {noun} was anything but {adj}.", "the {noun} is rarely {adj}.", "the {noun} failed to be {adj}.",
 )
 TEST_NEGATED = (
     "overall, the {noun} wasn't {adj}.", "we did not think the {noun} was {adj}.",
@@ -65,7 +67,8 @@ TRAIN_PLAIN = ("the {noun} was {adj}.", "honestly, the {noun} is {adj}.", "it's 
 # Negations that keep the polarity (idioms): a head must not flip every "not".
 TRAIN_KEPT = {
     "positive": ("i have never seen a more {adj} {noun}.", "i can't say enough good things about the {noun}.",
-                 "no complaints about the {noun} at all.", "the {noun} couldn't have been better."),
+                 "no complaints about the {noun} at all.", "the {noun} couldn't have been better.",
+                 "the {noun} never fails to be {adj}."),
     "negative": ("i will never use this {noun} again.", "the {noun} is not worth the money.",
                  "nothing about the {noun} worked.", "no one cared about the {noun}."),
 }
@@ -190,6 +193,6 @@ def sentiment_data(with_neutral: bool = True, with_negation: bool = True) -> Sen
 
 def has_negation(text: str) -> bool:
     """A negator word in ``text`` (for the natural negation subset of a held-out split)."""
-    from slmkit.skills.sentiment.features import NEGATORS, words
+    from slmkit.skills.sentiment.features import has_negator
 
-    return any(w in NEGATORS or w.endswith("n't") for w in words(text))
+    return has_negator(text)
