@@ -118,6 +118,8 @@ def test_distill_status_and_discover_on_an_empty_data_dir(tmp_path):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     unknown = run_cli("distill", "promote", "nope", env=env)
     assert unknown.returncode == 2 and b"unknown distillation task 'nope'" in unknown.stderr
+    dry = run_cli("distill", "train", "nope", "--dry-run", env=env)
+    assert dry.returncode == 2 and b"unknown distillation task 'nope'" in dry.stderr
 
 
 def test_reports_record_the_command_that_wrote_them(tmp_path, monkeypatch):

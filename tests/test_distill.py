@@ -393,3 +393,19 @@ def test_the_ceiling_reads_every_closed_template_out_of_fold(tmp_path, slm, stre
     assert intent["meets"] and intent["coverage"] >= 0.5 and intent["agreement_served"] >= 0.95
     assert intent["examples"] == sum(item.source == "intent" for item in stream)
     assert set(intent["candidates"]) == set(DistillSettings().candidates)
+
+
+def test_scoring_candidates_keeps_no_student(tmp_path, slm, stream):
+    distiller = Distiller(DistillSettings(auto_maintain=False), slm, data_dir=tmp_path)
+    teach = gold_teacher(stream)
+    for i, item in enumerate(stream):
+        distiller.record(item.messages, teach(i, item), "large", 0.001)
+    distiller.discover()
+    task = next(t for t in distiller.status() if set(t.labels) >= {"getweather", "playmusic"})
+    reports = distiller.candidates(task.task_id)
+    assert {r.kind for r in reports} == set(distiller.settings.candidates) and any(r.meets for r in reports)
+    after = next(t for t in distiller.status() if t.task_id == task.task_id)
+    assert after.student is None and after.status == "collecting" and distiller.students(task.task_id) == []
+    open_task = next(t for t in distiller.status() if t.kind == "open")
+    with pytest.raises(InvalidInputError, match="only closed-label tasks"):
+        distiller.candidates(open_task.task_id)

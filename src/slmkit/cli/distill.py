@@ -91,22 +91,38 @@ def discover_cmd() -> None:
 
 
 @distill_app.command("train")
-def train_cmd(task: TaskArgument) -> None:
+def train_cmd(
+    task: TaskArgument,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Score the candidates on every captured example "
+                                          "and keep none: no new student, no shadow.")] = False,
+) -> None:
     """Score every student candidate on the task's captured examples; the best one goes into shadow."""
     distiller = _distiller()
-    with console.status(f"training students for task {task}..."):
-        report = distiller.train(task)
-    table = Table(title=f"task {task}: candidates on {report.n_examples} examples (out-of-fold), "
-                        f"labels {_labels(report.labels)}")
+    with console.status(f"scoring student candidates for task {task}..."):
+        if dry_run:
+            candidates = distiller.candidates(task)
+        else:
+            report = distiller.train(task)
+            candidates = report.candidates
+    n = candidates[0].n_examples if candidates else 0
+    table = Table(title=f"task {task}: candidates on {n} examples (out-of-fold)"
+                        + ("" if dry_run else f", labels {_labels(report.labels)}"))
     for col in ("candidate", "agreement", "threshold", "coverage", "agreement served", "Wilson LB", "p50 ms",
                 "meets", "note"):
         table.add_column(col, justify="left" if col in ("candidate", "note") else "right")
-    for c in report.candidates:
+    for c in candidates:
         table.add_row(c.kind, f"{c.agreement:.3f}", f"{c.threshold:.2f}", f"{c.coverage:.0%}",
                       f"{c.agreement_served:.3f}", f"{c.lower_served:.3f}", f"{c.p50_ms:.1f}",
                       "[green]yes[/green]" if c.meets else "no", escape(c.note))
     out.print(table)
-    out.print(escape(report.reason))
+    if dry_run:
+        from slmkit.distill.students import choose
+
+        best = choose(candidates)
+        out.print("dry run, nothing kept: " + (f"training would put {best.kind} into shadow" if best else
+                                               "no candidate meets the agreement target yet"))
+    else:
+        out.print(escape(report.reason))
 
 
 @distill_app.command("promote")
