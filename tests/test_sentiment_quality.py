@@ -34,6 +34,7 @@ def test_negators_of_several_words_and_double_negations():
     assert negation_scope("the staff were anything but helpful") == "helpful"
     assert negation_scope("the plot fails to deliver, but the acting is superb") == "to deliver"
     assert negation_scope("not without charm") == "" and negation_scope("nothing short of amazing") == ""
+    assert not brief_negation("the plot is nothing but clichés, dull and lifeless")  # "only", not a negation
     assert negation_scope("the movie never fails to impress.") == ""  # two in a row cancel
     assert brief_negation("the soup was far from hot") and not brief_negation("the soup was hot")
     long = "though the film isn't badly made, the fun slowly leaks out of it over two long hours of screen time."
@@ -136,8 +137,8 @@ def test_eval_sentiment_beats_vader_on_negation_and_states_neutral_precision():
     report = eval_sentiment()
     head, vader = report["scores"]
     assert report["sets"]["negation"] >= 200 and report["sets"]["negation_blind"] == 260
-    # Issue 19 asks 0.80 on a negation set; r5 gives 0.779 on the generated one and 0.785 on the blind
-    # hand-written one (chosen on development sets that predicted 0.85 and 0.84). This guards what r5
+    # Issue 19 asks 0.80 on a negation set; r5 gives 0.779 on the generated one and 0.792 on the blind
+    # hand-written one (chosen on development sets that predicted 0.86 and 0.83). This guards what r5
     # does, not the issue's bar (see skills/sentiment/head.py).
     assert head["negation_accuracy"] >= 0.77 and head["negation_accuracy"] > vader["negation_accuracy"] + 0.1
     assert head["negation_blind_accuracy"] >= 0.77
