@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from slmkit.skills.sentiment.data import (NEGATIVE_WORDS, POSITIVE_WORDS, TEST_NEGATED, TEST_NOUNS, TRAIN_KEPT,
-                                          TRAIN_NEGATED, TRAIN_NOUNS, _halves, has_negation, negation_test,
+                                          TRAIN_NEGATED, TRAIN_NOUNS, _halves, negation_test,
                                           negation_train)
-from slmkit.skills.sentiment.features import brevity, brief_negation, clause_share, negated_rows, negation_scope
+from slmkit.skills.sentiment.features import (brevity, brief_negation, clause_share, has_negation, negated_rows,
+                                              negation_scope)
 
 
 def test_negation_scope_stops_at_the_clause():

@@ -97,16 +97,21 @@ def train_cmd(
                                           "and keep none: no new student, no shadow.")] = False,
 ) -> None:
     """Score every student candidate on the task's captured examples; the best one goes into shadow."""
+    from slmkit.distill.students import choose
+
     distiller = _distiller()
     with console.status(f"scoring student candidates for task {task}..."):
         if dry_run:
             candidates = distiller.candidates(task)
+            best = choose(candidates)
+            n, labels = (candidates[0].n_examples if candidates else 0), ""
+            closing = "dry run, nothing kept: " + (f"training would put {best.kind} into shadow" if best else
+                                                   "no candidate meets the agreement target yet")
         else:
             report = distiller.train(task)
-            candidates = report.candidates
-    n = candidates[0].n_examples if candidates else 0
-    table = Table(title=f"task {task}: candidates on {n} examples (out-of-fold)"
-                        + ("" if dry_run else f", labels {_labels(report.labels)}"))
+            candidates, n, labels = report.candidates, report.n_examples, f", labels {_labels(report.labels)}"
+            closing = escape(report.reason)
+    table = Table(title=f"task {task}: candidates on {n} examples (out-of-fold){labels}")
     for col in ("candidate", "agreement", "threshold", "coverage", "agreement served", "Wilson LB", "p50 ms",
                 "meets", "note"):
         table.add_column(col, justify="left" if col in ("candidate", "note") else "right")
@@ -115,14 +120,7 @@ def train_cmd(
                       f"{c.agreement_served:.3f}", f"{c.lower_served:.3f}", f"{c.p50_ms:.1f}",
                       "[green]yes[/green]" if c.meets else "no", escape(c.note))
     out.print(table)
-    if dry_run:
-        from slmkit.distill.students import choose
-
-        best = choose(candidates)
-        out.print("dry run, nothing kept: " + (f"training would put {best.kind} into shadow" if best else
-                                               "no candidate meets the agreement target yet"))
-    else:
-        out.print(escape(report.reason))
+    out.print(closing)
 
 
 @distill_app.command("promote")

@@ -84,7 +84,7 @@ def score(skill: Any, sets: SentimentSets) -> Scores:
     """One skill (``Sentiment``) on every set."""
     from sklearn.metrics import f1_score
 
-    from slmkit.skills.sentiment.data import has_negation
+    from slmkit.skills.sentiment.features import has_negation
 
     def run(rows: Sequence[LabelledText]) -> list[Any]:
         return skill([r.text for r in rows]) if rows else []

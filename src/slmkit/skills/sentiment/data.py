@@ -206,10 +206,3 @@ def sentiment_data(with_neutral: bool = True, with_negation: bool = True) -> Sen
     if with_neutral:
         train += neutral_train()
     return SentimentData(train, list(split.test))
-
-
-def has_negation(text: str) -> bool:
-    """A negator word in ``text`` (for the natural negation subset of a held-out split)."""
-    from slmkit.skills.sentiment.features import has_negator
-
-    return has_negator(text)

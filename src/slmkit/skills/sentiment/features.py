@@ -106,7 +106,8 @@ def is_negator(word: str) -> bool:
     return word in NEGATORS or word.endswith("n't") or word in _NEGATOR_TOKENS
 
 
-def has_negator(text: str) -> bool:
+def has_negation(text: str) -> bool:
+    """A negator in ``text`` (how the evaluation finds the natural negation subset of a held-out split)."""
     return any(is_negator(w) for w in words(text))
 
 
