@@ -409,3 +409,23 @@ def test_scoring_candidates_keeps_no_student(tmp_path, slm, stream):
     open_task = next(t for t in distiller.status() if t.kind == "open")
     with pytest.raises(InvalidInputError, match="only closed-label tasks"):
         distiller.candidates(open_task.task_id)
+
+
+def test_a_task_without_a_student_is_retried_sooner_than_a_shadow_student_is_replaced(tmp_path, slm):
+    # An unreachable target: no candidate ever qualifies, so every maintenance pass that is due retries.
+    settings = DistillSettings(capture="full", auto_maintain=False, candidates=["lexical"], min_train_examples=40,
+                               agreement_target=0.999, threshold_agreement=0.999, retry_growth=1.2, retrain_growth=1.5)
+    stream = build_stream({"sentiment": 60}, seed=17)
+    teach = gold_teacher(stream)
+    distiller = Distiller(settings, slm, data_dir=tmp_path)
+
+    def feed(items: range) -> int:
+        for i in items:
+            distiller.record(stream[i].messages, teach(i, stream[i]), "large", 0.0)
+        distiller.maintain()
+        return sum(e.action == "trained" for e in distiller.events())
+
+    assert feed(range(40)) == 1  # the first try, on 40 examples: no student
+    assert feed(range(40, 44)) == 1  # 44 < 1.2 x 40: not due yet
+    assert feed(range(44, 48)) == 2  # 48 = 1.2 x 40: tried again, below the shadow students' 1.5 x
+    assert all(t.student is None and t.status == "collecting" for t in distiller.status() if t.kind == "closed")

@@ -44,17 +44,20 @@ def test_negators_of_several_words_and_double_negations():
 
 def test_the_hand_written_negation_sets_are_apart():
     from slmkit.datasets.negation_blind import NEGATION_BLIND
-    from slmkit.datasets.negation_written import NEGATION_DEV, NEGATION_TRAIN, NEGATION_TRAIN_MORE
+    from slmkit.datasets.negation_written import NEGATION_DEV, NEGATION_DEV2
+    from slmkit.skills.sentiment.head import written_negations
 
     def norm(rows):
         return {" ".join(t.lower().split()) for t, _ in rows}
 
-    train, dev, blind = norm(NEGATION_TRAIN + NEGATION_TRAIN_MORE), norm(NEGATION_DEV), norm(NEGATION_BLIND)
-    assert len(train) >= 2000 and len(dev) == 200 and len(blind) == 260
-    assert not train & dev and not train & blind and not dev & blind
-    for rows in (NEGATION_TRAIN + NEGATION_TRAIN_MORE, NEGATION_DEV, NEGATION_BLIND):
+    training = [(e.text, e.label) for e in written_negations()]
+    train, dev, dev2, blind = norm(training), norm(NEGATION_DEV), norm(NEGATION_DEV2), norm(NEGATION_BLIND)
+    assert len(train) >= 3800 and len(dev) == 200 and len(dev2) == 237 and len(blind) == 260
+    assert not train & dev and not train & dev2 and not train & blind
+    assert not dev & blind and not dev2 & blind and not dev & dev2
+    for rows in (training, NEGATION_DEV, NEGATION_DEV2, NEGATION_BLIND):  # balanced, but for dropped repeats
         labels = [label for _, label in rows]
-        assert set(labels) == {"positive", "negative"} and abs(labels.count("positive") - len(rows) / 2) <= 1
+        assert set(labels) == {"positive", "negative"} and abs(labels.count("positive") / len(rows) - 0.5) <= 0.01
 
 
 def test_negation_sets_share_no_word_noun_or_frame():
@@ -138,11 +141,10 @@ def test_eval_sentiment_beats_vader_on_negation_and_states_neutral_precision():
     report = eval_sentiment()
     head, vader = report["scores"]
     assert report["sets"]["negation"] >= 200 and report["sets"]["negation_blind"] == 260
-    # Issue 19 asks 0.80 on a negation set; r5 gives 0.779 on the generated one and 0.792 on the blind
-    # hand-written one (chosen on development sets that predicted 0.86 and 0.83). This guards what r5
-    # does, not the issue's bar (see skills/sentiment/head.py).
-    assert head["negation_accuracy"] >= 0.77 and head["negation_accuracy"] > vader["negation_accuracy"] + 0.1
-    assert head["negation_blind_accuracy"] >= 0.77
+    # Issue 19's bar: 0.80 on a negation set you build, above VADER. r6 measured 0.800 on the generated
+    # set and 0.815 on the blind hand-written one (chosen on development sets, see skills/sentiment/head.py).
+    assert head["negation_accuracy"] >= 0.80 and head["negation_accuracy"] > vader["negation_accuracy"] + 0.1
+    assert head["negation_blind_accuracy"] >= 0.80
     assert head["negation_blind_accuracy"] > vader["negation_blind_accuracy"] + 0.2
     assert head["neutral_precision"] >= 0.9 and head["factual_confident_polar"] <= 0.02
     assert head["polar_accuracy"] >= 0.766 and head["multiemo_polar_accuracy"] > vader["multiemo_polar_accuracy"]

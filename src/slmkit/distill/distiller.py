@@ -678,8 +678,9 @@ class Distiller:
             challenge_due = (self.settings.challengers and state.status == "promoted"
                              and state.challenger_version is None and state.error is None
                              and n >= max(state.trained_on, state.challenger_trained_on) * self.settings.retrain_growth)
+            retry = state.trained_on > 0 and n >= state.trained_on * self.settings.retry_growth
             due = (state.status == "collecting" and n >= self.settings.min_train_examples
-                   and (state.trained_on == 0 or grown)) or (state.status == "shadow" and grown and off_course) \
+                   and (state.trained_on == 0 or retry)) or (state.status == "shadow" and grown and off_course) \
                 or challenge_due
             if not due:
                 continue

@@ -30,8 +30,8 @@ the answer: sentences without a negation and those where the negation head defer
 Why a fifth head for brief sentences with a negation (r5): negation in reviews comes in many more
 forms than a cue list and a flip describe ("second to none", "I couldn't be happier", "never fails to
 impress", "free of bugs"); on 260 such sentences written by hand and kept blind, r4 scored 0.554
-(r5: 0.792). The negated head learns those forms from ~2,100 sentences written by hand for training
-and reads the flip machinery's answer as one more input, for adjectives its words never met (see
+(r5: 0.792, r6: 0.815). The negated head learns those forms from ~3,900 sentences written by hand for
+training and reads the flip machinery's answer as more inputs, for adjectives its words never met (see
 ``head`` for how it was chosen and what it scores).
 """
 
@@ -175,7 +175,7 @@ def brevity(text: str) -> float:
 
 @dataclass
 class SentimentModel:
-    """The four heads of the built sentiment skill.
+    """The five heads of the built sentiment skill.
 
     polarity  embedding -> negative/positive (Pang & Lee train split): the negation machinery's reading
               of a sentence and of its negated phrase (the negation head's inputs), never the answer itself
@@ -186,7 +186,8 @@ class SentimentModel:
     neutral   embedding -> neutral/polar (factual sentences vs the polar training sentences)
     sentence  embedding + NB-weighted uni- and bigrams -> negative/positive (Pang & Lee train split):
               answers every sentence without a negation, and those where the negation head is unsure
-    negated   [embedding, the logit of ``flip_reading``] + TF-IDF uni- and bigrams ->
+    negated   [embedding, the logit of ``flip_reading`` (two columns: flipped or not)] + TF-IDF uni- and
+              bigrams ->
               negative/positive (hand-written and generated sentences whose negation decides them):
               answers every brief sentence with a negator (``brief_negation``). It reads the others'
               answer as one input: its words know idioms and many forms of negation, the flip
@@ -207,38 +208,47 @@ class SentimentModel:
         x = embed.vectors(list(texts), progress=progress)
         texts = list(texts)
         p_neutral = self.neutral.predict_proba(x)[:, self.neutral.labels.index("neutral")]
-        p_positive = flip_reading(self.polarity, self.negation, self.sentence, embed, texts, x)
+        p_positive, flipped = flip_reading(self.polarity, self.negation, self.sentence, embed, texts, x)
         brief = [i for i, t in enumerate(texts) if brief_negation(t)]
         if brief:
-            said = self.negated.predict_proba(negated_inputs(x[brief], p_positive[brief]), [texts[i] for i in brief])
+            said = self.negated.predict_proba(negated_inputs(x[brief], p_positive[brief], flipped[brief]),
+                                              [texts[i] for i in brief])
             p_positive[brief] = said[:, self.negated.labels.index("positive")]
         return np.stack([(1 - p_neutral) * (1 - p_positive), p_neutral, (1 - p_neutral) * p_positive], axis=1)
 
 
 def flip_reading(polarity: LinearHead, negation: LinearHead, sentence: LinearHead, embed: Embed,
-                 texts: Sequence[str], x: Any) -> Any:
+                 texts: Sequence[str], x: Any) -> tuple[Any, Any]:
     """P(positive) by the sentence head, or by the negation head where a negation governs words and the
-    negation head is sure (r4's whole answer; r5's negated head reads it as an input)."""
+    negation head is sure (r4's whole answer; r5's negated head reads it as an input), and where the
+    negation head gave it (a boolean per text)."""
     import numpy as np
 
     texts = list(texts)
     p_positive = sentence.predict_proba(x, texts)[:, sentence.labels.index("positive")]
+    flipped = np.zeros(len(texts), dtype=bool)
     rows = negated_rows(texts)
     if rows:
         inputs = negation_inputs(polarity, embed, [texts[i] for i in rows], x[rows])
         sure = np.abs(margin(negation, inputs)) >= NEGATION_GATE
-        flipped = negation.predict_proba(inputs)[:, negation.labels.index("positive")]
         chosen = np.asarray(rows)[sure]
-        p_positive[chosen] = flipped[sure]
-    return p_positive
+        p_positive[chosen] = negation.predict_proba(inputs)[:, negation.labels.index("positive")][sure]
+        flipped[chosen] = True
+    return p_positive, flipped
 
 
-def negated_inputs(x: Any, p_positive: Any) -> Any:
-    """The negated head's dense inputs: the embedding and the logit of the flip reading."""
+def negated_inputs(x: Any, p_positive: Any, flipped: Any) -> Any:
+    """The negated head's dense inputs: the embedding and the logit of the flip reading, in one column
+    where the negation head gave it and in another where the sentence head did (r6). Why two: the
+    negation head's flips are right on simple negated adjectives and the sentence head is weak on
+    negated sentences; one shared weight had to average the two, and the more hand-written sentences
+    (where the sentence head's reading is often wrong) the head saw, the less it trusted either."""
     import numpy as np
 
     p = np.clip(np.asarray(p_positive, dtype=np.float64), 1e-4, 1 - 1e-4)
-    return np.hstack([x, np.log(p / (1 - p))[:, None]]).astype(np.float32)
+    logit = np.log(p / (1 - p))
+    mask = np.asarray(flipped, dtype=bool)
+    return np.hstack([x, (logit * mask)[:, None], (logit * ~mask)[:, None]]).astype(np.float32)
 
 
 def margin(head: LinearHead, x: Any, texts: Sequence[str] | None = None) -> Any:
