@@ -242,6 +242,8 @@ def test_request_log_keeps_content_redacted(client, server):
     rows = server["app"].state.gateway.store.requests(20)
     contents = [r["content"] or "" for r in rows]
     assert any("[EMAIL_1]" in c for c in contents) and not any(EMAIL in c for c in contents)
+    # Nor anywhere else in the row: the decision record keeps what the guard changed, not the text it let through.
+    assert EMAIL not in json.dumps(rows)
     metrics = httpx.get(server["base"] + "/metrics").text
     assert "slmkit_requests_total{" in metrics and "slmkit_request_duration_seconds_bucket" in metrics
 
@@ -378,3 +380,21 @@ def test_an_extraction_the_model_cannot_satisfy_is_a_422_not_a_500(server, monke
                    json={"input": "Ada lives in London", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}})
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "extraction_failed" and "simpler schema" in r.json()["error"]["message"]
+
+
+
+def test_the_log_keeps_what_the_guard_changed_never_the_text_it_let_through(tmp_path):
+    # The guard's result carries the text it allowed out (redacted by the guard's own policy, which may
+    # leave types the log's filter masks, and kept even where the log withholds content).
+    from slmkit.gateway.store import GatewayStore
+
+    store = GatewayStore(tmp_path / "gateway.sqlite", keep_content=False)
+    guard = {"text": f"write to {EMAIL}", "allowed": True, "destination": "remote",
+             "changes": [{"kind": "flag", "reason": "e-mail address kept: not in pii_types", "type": "EMAIL"}]}
+    store.log(request_id="r1", ts=1.0, endpoint="/v1/chat/completions", status=200, content=f"write to {EMAIL}",
+              decision={"tier": "remote", "strategy": "pinned", "guard": guard})
+    (row,) = store.requests(5)
+    assert EMAIL not in json.dumps(row) and row["content"] is None
+    kept = json.loads(row["decision"])["guard"]
+    assert "text" not in kept and kept["changes"][0]["type"] == "EMAIL" and kept["destination"] == "remote"
+    store.close()

@@ -92,6 +92,14 @@ class Admission:
     retry_after: int = 0
 
 
+def _without_text(decision: dict | None) -> dict | None:
+    """The decision record as the log keeps it: the guard's changes and reasons, not the text it let
+    through (that text is the request's content, which the log keeps only filtered, in ``content``)."""
+    if not decision or not isinstance(decision.get("guard"), dict) or "text" not in decision["guard"]:
+        return decision
+    return {**decision, "guard": {k: v for k, v in decision["guard"].items() if k != "text"}}
+
+
 class GatewayStore:
     def __init__(self, path: Path, content_filter: Any = None, keep_content: bool = True, *,
                  url: str | None = None, pool_size: int = 8, connect_timeout: float = 10.0) -> None:
@@ -194,7 +202,7 @@ class GatewayStore:
         if item["kind"] == "tokens":
             sql, params = "UPDATE keys SET tokens_used = tokens_used + ? WHERE id=?", (item["tokens"], item["key_id"])
         else:
-            decision = item.get("decision")
+            decision = _without_text(item.get("decision"))
             item["content"] = self._filtered(item.get("content"), None)
             # Error messages can quote the request (a model name, a path): filtered like content.
             item["error"] = self._filtered(item.get("error"), item.get("error_code") or "error")
