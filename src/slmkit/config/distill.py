@@ -58,10 +58,16 @@ class DistillSettings(BaseModel):
     threshold_agreement: float = Field(0.95, gt=0.5, le=1.0)
     min_coverage: float = Field(0.1, ge=0.0, le=1.0, description="Share a student must serve to be worth it.")
     # The bound above read as if at most this many out-of-fold rows had been seen (at the rate observed),
-    # so that a threshold gives an agreement a short shadow run confirms (100 rows: about 0.99). Off by
-    # default: on the replay bench (seed 13) it and ``holdout_share`` together lowered the share served
-    # from 0.275 to 0.201 (smaller first fits that shadowing did not confirm sooner); seed 7: 0.183 -> 0.203.
-    threshold_evidence: int | None = Field(None, ge=10, description="Rows the threshold's Wilson bound is read "
+    # so that a threshold gives an agreement a short shadow run confirms: promotion needs a Wilson lower
+    # bound of 0.95 over 30-100 comparisons, i.e. an agreement near 0.99, while a bound of 0.95 read over
+    # hundreds of rows admits 0.96-0.97 (and out-of-fold agreement at the chosen threshold ran 1-4 points
+    # above the next 200 requests' in 9 of 12 fits on the bench's intent task). Such a student sat in
+    # shadow undecided until replaced, or was promoted by luck. On the replay bench (gold teacher, retry
+    # 1.2) 100 served 0.317 / 0.221 / 0.253 / 0.213 of templated requests on seeds 13 / 7 / 21 / 3,
+    # against 0.317 / 0.055 / 0.194 / 0.213 with no cap; agreement's Wilson lower bound 0.977 / 0.923 /
+    # 0.954 / 0.966 against 0.977 / 0.919 / 0.929 / 0.966. (Measured earlier only together with a 0.25
+    # ``holdout_share``, which lowered seed 13's share; the hold-out alone did too: 0.06-0.08.)
+    threshold_evidence: int | None = Field(100, ge=10, description="Rows the threshold's Wilson bound is read "
                                            "at, at most (None: all out-of-fold rows).")
     # The newest share of a task's examples is kept from the candidates and their thresholds; the
     # chosen student's confident answers on it are its first shadow comparisons (it never saw them),
