@@ -382,7 +382,6 @@ def test_an_extraction_the_model_cannot_satisfy_is_a_422_not_a_500(server, monke
     assert r.json()["error"]["code"] == "extraction_failed" and "simpler schema" in r.json()["error"]["message"]
 
 
-
 def test_the_log_keeps_what_the_guard_changed_never_the_text_it_let_through(tmp_path):
     # The guard's result carries the text it allowed out (redacted by the guard's own policy, which may
     # leave types the log's filter masks, and kept even where the log withholds content).

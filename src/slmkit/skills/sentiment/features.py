@@ -187,10 +187,9 @@ class SentimentModel:
     sentence  embedding + NB-weighted uni- and bigrams -> negative/positive (Pang & Lee train split):
               answers every sentence without a negation, and those where the negation head is unsure
     negated   [embedding, the logit of ``flip_reading`` (two columns: flipped or not)] + TF-IDF uni- and
-              bigrams ->
-              negative/positive (hand-written and generated sentences whose negation decides them):
+              bigrams -> negative/positive (hand-written and generated sentences whose negation decides them):
               answers every brief sentence with a negator (``brief_negation``). It reads the others'
-              answer as one input: its words know idioms and many forms of negation, the flip
+              answer as inputs: its words know idioms and many forms of negation, the flip
               machinery knows what a negation of an adjective it never saw means
     """
 

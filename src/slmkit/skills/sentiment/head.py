@@ -79,8 +79,8 @@ after the first measurement of the chosen design (0.779, 0.788; Pang & Lee 0.769
 
 r6, more hands and the flip reading in two columns. The learning curve above pointed at more varied
 hand-written data; three more hands wrote 1,798 training sentences, one register each (casual online,
-formal critics and letters, everyday speech: ``NEGATION_TRAIN_STYLES``), and a fifth hand, who saw none
-of the other sets, wrote a second development set (``NEGATION_DEV2``, 237). Same development folds as
+formal critics and letters, everyday speech: ``NEGATION_TRAIN_STYLES``), and another hand, who wrote
+no other set and saw none, wrote a second development set (``NEGATION_DEV2``, 237). Same development folds as
 above (the generated training negations from one half of the training words, nouns and frames):
 
   negated head                                              written dev  generated dev  DEV2   P&L dev
