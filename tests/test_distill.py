@@ -429,3 +429,19 @@ def test_a_task_without_a_student_is_retried_sooner_than_a_shadow_student_is_rep
     assert feed(range(40, 44)) == 1  # 44 < 1.2 x 40: not due yet
     assert feed(range(44, 48)) == 2  # 48 = 1.2 x 40: tried again, below the shadow students' 1.5 x
     assert all(t.student is None and t.status == "collecting" for t in distiller.status() if t.kind == "closed")
+
+
+def test_the_replay_reports_its_spread_across_seeds(tmp_path, slm):
+    from slmkit.bench.distill import across_seeds, plot_seeds, run, scaled_mix
+
+    mix = scaled_mix(300)
+    results = [run(teacher="gold", mix=mix, seed=seed, settings=DistillSettings(), with_ceiling=False)
+               for seed in (5, 6)]
+    summary = across_seeds(results)
+    assert summary["seeds"] == [5, 6] and [r["seed"] for r in summary["runs"]] == [5, 6]
+    shares = [r["templated_closed"]["share_served"] for r in results]
+    spread = summary["spread"]["share_served"]
+    assert spread["mean"] == pytest.approx(sum(shares) / 2) and spread["min"] == min(shares) and spread["n"] == 2
+    assert summary["spread"]["ceiling_templated"] is None  # not read: no figure, not a zero
+    assert set(summary["runs"][0]["per_template"]) == {"intent", "sentiment", "toxicity", "subject"}
+    assert plot_seeds(summary, tmp_path / "seeds.png").stat().st_size > 0

@@ -248,6 +248,8 @@ def bench_distill_cmd(
     requests: Annotated[int | None, typer.Option(
         min=100, help="Stream length: the default mix scaled to this many requests (default 3,000).")] = None,
     seed: int = 13,
+    seeds: Annotated[str | None, typer.Option(
+        help="Comma-separated seeds: one replay each (gold teacher) and a table of their spread.")] = None,
     out_path: OutOption = None,
 ) -> None:
     """Replay a seeded mixed stream through the distiller: share served, agreement, cost, per template."""
@@ -255,6 +257,11 @@ def bench_distill_cmd(
     from slmkit.config import get_settings
     from slmkit.reports import default_out, write_json
 
+    if seeds is not None:
+        if teacher != "gold" or flip is not None:
+            raise InvalidInputError("--seeds replays the simulated gold teacher only, without --flip")
+        _distill_seeds(_ints(seeds, "--seeds", low=0, high=2**31 - 1), requests, out_path)
+        return
     if flip is not None and flip not in bench.CLOSED:
         raise InvalidInputError(f"--flip takes a closed-label template: {', '.join(bench.CLOSED)}")
     if flip is not None and teacher != "gold":
@@ -311,6 +318,48 @@ def bench_distill_cmd(
     name = f"distill-{teacher}" + (f"-flip-{flip}" if flip else "")
     path = write_json(out_path or default_out("bench", name), result)
     png = bench.plot(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
+
+
+def _distill_seeds(seeds: list[int], requests: int | None, out_path: Path | None) -> None:
+    """``bench distill --seeds``: one gold replay per seed, then the spread of the templated figures."""
+    from slmkit.bench import distill as bench
+    from slmkit.config import get_settings
+    from slmkit.reports import default_out, write_json
+
+    mix = bench.scaled_mix(requests) if requests else None
+    results = []
+    for seed in seeds:
+        stream = bench.build_stream(mix, seed)
+        with progress_bar(f"distill replay, seed {seed}", len(stream)) as advance:
+            results.append(bench.run(teacher="gold", mix=mix, seed=seed, settings=get_settings().distill,
+                                     progress=advance, stream=stream))
+    summary = bench.across_seeds(results)
+    table = Table(title=f"distill replay across {len(seeds)} seeds, teacher: gold (simulated); templated "
+                        f"closed-label requests, second half of each stream")
+    for col in ("seed", "share served", "ceiling", "agreement", "Wilson LB", "cost ratio", "whole stream",
+                *results[0]["closed_sources"]):
+        table.add_column(col, justify="right")
+
+    def cell(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    for r in summary["runs"]:
+        table.add_row(str(r["seed"]), f"{r['share_served']:.0%}", cell(r["ceiling_templated"], ".0%"),
+                      cell(r["agreement_served"], ".3f"), cell(r["agreement_wilson_low"], ".3f"),
+                      cell(r["cost_ratio"], ".2f"), cell(r["whole_stream_cost_ratio"], ".2f"),
+                      *(f"{r['per_template'][source]:.0%}" for source in results[0]["closed_sources"]))
+    table.add_section()
+    spread = summary["spread"]
+    columns = (("share_served", ".0%"), ("ceiling_templated", ".0%"), ("agreement_served", ".3f"),
+               ("agreement_wilson_low", ".3f"), ("cost_ratio", ".2f"), ("whole_stream_cost_ratio", ".2f"))
+    for stat in ("mean", "min", "max"):
+        figures = ("-" if spread[key] is None else format(spread[key][stat], spec) for key, spec in columns)
+        table.add_row(stat, *figures, *("" for _ in results[0]["closed_sources"]),
+                      style="bold" if stat == "mean" else None)
+    out.print(table)
+    path = write_json(out_path or default_out("bench", "distill-gold-seeds"), summary)
+    png = bench.plot_seeds(summary, path.with_suffix(".png"))
     console.print(f"report: {path}\nplot: {png}")
 
 
