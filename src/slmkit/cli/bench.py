@@ -335,29 +335,27 @@ def _distill_seeds(seeds: list[int], requests: int | None, out_path: Path | None
             results.append(bench.run(teacher="gold", mix=mix, seed=seed, settings=get_settings().distill,
                                      progress=advance, stream=stream))
     summary = bench.across_seeds(results)
+    sources = results[0]["closed_sources"]
     table = Table(title=f"distill replay across {len(seeds)} seeds, teacher: gold (simulated); templated "
                         f"closed-label requests, second half of each stream")
-    for col in ("seed", "share served", "ceiling", "agreement", "Wilson LB", "cost ratio", "whole stream",
-                *results[0]["closed_sources"]):
+    for col in ("seed", "served", "ceiling", "agreement", "Wilson LB", "cost ratio", "whole stream"):
         table.add_column(col, justify="right")
-
-    def cell(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
-
-    for r in summary["runs"]:
-        table.add_row(str(r["seed"]), f"{r['share_served']:.0%}", cell(r["ceiling_templated"], ".0%"),
-                      cell(r["agreement_served"], ".3f"), cell(r["agreement_wilson_low"], ".3f"),
-                      cell(r["cost_ratio"], ".2f"), cell(r["whole_stream_cost_ratio"], ".2f"),
-                      *(f"{r['per_template'][source]:.0%}" for source in results[0]["closed_sources"]))
-    table.add_section()
-    spread = summary["spread"]
     columns = (("share_served", ".0%"), ("ceiling_templated", ".0%"), ("agreement_served", ".3f"),
                ("agreement_wilson_low", ".3f"), ("cost_ratio", ".2f"), ("whole_stream_cost_ratio", ".2f"))
+    for r in summary["runs"]:
+        table.add_row(str(r["seed"]), *("-" if r[key] is None else format(r[key], spec) for key, spec in columns))
+    table.add_section()
+    spread = summary["spread"]
     for stat in ("mean", "min", "max"):
-        figures = ("-" if spread[key] is None else format(spread[key][stat], spec) for key, spec in columns)
-        table.add_row(stat, *figures, *("" for _ in results[0]["closed_sources"]),
+        table.add_row(stat, *("-" if spread[key] is None else format(spread[key][stat], spec) for key, spec in columns),
                       style="bold" if stat == "mean" else None)
     out.print(table)
+    shares = Table(title="share served per template")
+    for col in ("seed", *sources):
+        shares.add_column(col, justify="right")
+    for r in summary["runs"]:
+        shares.add_row(str(r["seed"]), *(f"{r['per_template'][source]:.0%}" for source in sources))
+    out.print(shares)
     path = write_json(out_path or default_out("bench", "distill-gold-seeds"), summary)
     png = bench.plot_seeds(summary, path.with_suffix(".png"))
     console.print(f"report: {path}\nplot: {png}")
