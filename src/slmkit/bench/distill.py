@@ -527,12 +527,9 @@ def across_seeds(results: Sequence[dict]) -> dict:
     """One row per seed's replay and their mean, min and max: how much of a figure is the stream's draw."""
     runs = []
     for r in results:
-        templated = r["templated_closed"]
-        runs.append({"seed": r["seed"],
-                     **{k: templated[k] for k in ("share_served", "agreement_served", "agreement_wilson_low",
-                                                  "cost_ratio")},
-                     "whole_stream_cost_ratio": r["whole_stream_second_half"]["cost_ratio"],
-                     "ceiling_templated": r.get("ceiling_templated"),
+        figures = {**r["templated_closed"], "whole_stream_cost_ratio": r["whole_stream_second_half"]["cost_ratio"],
+                   "ceiling_templated": r.get("ceiling_templated")}
+        runs.append({"seed": r["seed"], **{k: figures[k] for k in SEED_FIGURES},
                      "per_template": {s: r["per_template"][s]["share_served"] for s in r["closed_sources"]},
                      "promotions": len(r["promotions"])})
 

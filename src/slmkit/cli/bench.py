@@ -283,14 +283,11 @@ def bench_distill_cmd(
         table.add_column(col, justify="left" if col == "template" else "right")
     ceilings = result.get("ceiling", {})
 
-    def cell(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
-
     def row(name: str, s: dict, style: str | None = None, top: dict | None = None) -> None:
         bound = "-" if top is None or "coverage" not in top else f"{top['coverage']:.0%} ({top['candidate']})"
-        table.add_row(name, str(s["requests"]), f"{s['share_served']:.0%}", bound, cell(s["agreement_served"], ".3f"),
-                      cell(s["agreement_wilson_low"], ".3f"), cell(s["cost_ratio"], ".2f"),
-                      cell(s["student_p50_ms"], ".1f"), cell(s["student_p95_ms"], ".1f"), style=style)
+        table.add_row(name, str(s["requests"]), f"{s['share_served']:.0%}", bound, _cell(s["agreement_served"], ".3f"),
+                      _cell(s["agreement_wilson_low"], ".3f"), _cell(s["cost_ratio"], ".2f"),
+                      _cell(s["student_p50_ms"], ".1f"), _cell(s["student_p95_ms"], ".1f"), style=style)
 
     for source, summary in result["per_template"].items():
         row(source + ("" if source in result["closed_sources"] else " (open)"), summary, top=ceilings.get(source))
@@ -301,8 +298,8 @@ def bench_distill_cmd(
     row("overall", result["whole_stream_second_half"], style="bold")
     out.print(table)
     overall = result["whole_stream_second_half"]
-    out.print(f"cost per 1k requests: {cell(overall['cost_per_1k_requests_usd'], '.4f')} USD with distillation, "
-              f"{cell(overall['cost_per_1k_requests_always_teacher_usd'], '.4f')} USD always asking the teacher; "
+    out.print(f"cost per 1k requests: {_cell(overall['cost_per_1k_requests_usd'], '.4f')} USD with distillation, "
+              f"{_cell(overall['cost_per_1k_requests_always_teacher_usd'], '.4f')} USD always asking the teacher; "
               f"{len(result['promotions'])} promotions in {result['seconds']:.0f} s")
     if ceilings:
         out.print("ceiling: the share the best candidate would serve had it seen every request of the stream "
@@ -319,6 +316,10 @@ def bench_distill_cmd(
     path = write_json(out_path or default_out("bench", name), result)
     png = bench.plot(result, path.with_suffix(".png"))
     console.print(f"report: {path}\nplot: {png}")
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _distill_seeds(seeds: list[int], requests: int | None, out_path: Path | None) -> None:
@@ -343,11 +344,11 @@ def _distill_seeds(seeds: list[int], requests: int | None, out_path: Path | None
     columns = (("share_served", ".0%"), ("ceiling_templated", ".0%"), ("agreement_served", ".3f"),
                ("agreement_wilson_low", ".3f"), ("cost_ratio", ".2f"), ("whole_stream_cost_ratio", ".2f"))
     for r in summary["runs"]:
-        table.add_row(str(r["seed"]), *("-" if r[key] is None else format(r[key], spec) for key, spec in columns))
+        table.add_row(str(r["seed"]), *(_cell(r[key], spec) for key, spec in columns))
     table.add_section()
     spread = summary["spread"]
     for stat in ("mean", "min", "max"):
-        table.add_row(stat, *("-" if spread[key] is None else format(spread[key][stat], spec) for key, spec in columns),
+        table.add_row(stat, *(_cell(None if spread[key] is None else spread[key][stat], spec) for key, spec in columns),
                       style="bold" if stat == "mean" else None)
     out.print(table)
     shares = Table(title="share served per template")
