@@ -15,6 +15,7 @@ from slmkit.distill.distiller import Distiller
 from slmkit.distill.settings import DistillSettings
 from slmkit.distill.stats import wilson
 from slmkit.distill.templates import mine, request_shape
+from slmkit.distill.students import installed_encoders
 from slmkit.errors import InvalidInputError, NotTrainedError
 
 MIX = {"intent": 80, "sentiment": 60, "toxicity": 60, "subject": 60, "contacts": 40, "mmlu-open": 60, "squad": 40}
@@ -301,6 +302,40 @@ def test_bad_input_never_escapes_answer_and_errors_are_clear(tmp_path, slm, stre
     assert next(t for t in fresh.status() if t.task_id == intent.task_id).held
 
 
+def test_a_head_student_reads_the_encoder_it_was_fitted_on(tmp_path, slm, stream):
+    """Heads are tried on each installed encoder; a student keeps reading its own, and a distiller that
+    does not load that encoder leaves the task to the teacher and says how to fix it."""
+    from slmkit.api import SLM
+
+    e5 = "e5-small-multilingual"
+    teach = gold_teacher(stream)
+    settings = _lexical(candidates=["head"], extra_encoders=[])
+    trainer = Distiller(settings, SLM(e5), data_dir=tmp_path)  # e5 as the only encoder: its head is chosen
+    for i, item in enumerate(stream):
+        if item.source == "intent":
+            trainer.record(item.messages, teach(i, item), "large", 0.0)
+    intent = next(t for t in trainer.discover().tasks if "Classify the intent" in t.template.prefix)
+    report = trainer.train(intent.task_id)
+    assert report.student == f"head v1 ({e5})", report.reason
+    assert [c.name for c in report.candidates] == [f"head ({e5})"]
+    trainer.promote(intent.task_id)
+    item = next(i for i in stream if i.source == "intent")
+
+    # The kit's default encoder, e5 among the extra ones: the student reads e5 embeddings and answers.
+    both = Distiller(_lexical(candidates=["head"], extra_encoders=[e5]), slm, data_dir=tmp_path)
+    assert set(both.embedders) == {slm.embed_model, e5}
+    answer = both.answer(item.messages)
+    assert answer is not None and answer.student == f"head v1 ({e5})"
+
+    # Without e5: no answer from the student, and the status names the fix.
+    only_default = Distiller(settings, slm, data_dir=tmp_path)
+    assert only_default.answer(item.messages) is None
+    status = next(t for t in only_default.status() if t.task_id == intent.task_id)
+    assert status.error and e5 in status.error and "retrain" in status.error
+    with pytest.raises(InvalidInputError, match="unknown model"):
+        Distiller(_lexical(extra_encoders=["no-such-encoder"]), slm, data_dir=tmp_path)
+
+
 def test_a_challenger_shadows_beside_the_serving_student_and_replaces_it(tmp_path, slm):
     stream = build_stream({"intent": 200}, seed=11)
     teach = gold_teacher(stream)
@@ -392,7 +427,10 @@ def test_the_ceiling_reads_every_closed_template_out_of_fold(tmp_path, slm, stre
     intent = found["intent"]
     assert intent["meets"] and intent["coverage"] >= 0.5 and intent["agreement_served"] >= 0.95
     assert intent["examples"] == sum(item.source == "intent" for item in stream)
-    assert set(intent["candidates"]) == set(DistillSettings().candidates)
+    settings = DistillSettings()
+    heads = {f"head ({name})" for name in [slm.embed_model, *installed_encoders(settings.extra_encoders)]}
+    assert set(intent["candidates"]) == {kind for kind in settings.candidates if kind != "head"} | heads
+    assert len(heads) == 2  # multilingual-e5-small ships with the kit: a second head candidate
 
 
 def test_scoring_candidates_keeps_no_student(tmp_path, slm, stream):

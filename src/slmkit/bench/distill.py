@@ -478,10 +478,10 @@ def ceiling(stream: Sequence[StreamItem], teacher: Callable[[int, StreamItem], s
             out[source] = {"error": str(exc)}
             continue
         best = choose(reports) or max(reports, key=lambda r: (r.coverage, r.agreement))
-        out[source] = {"candidate": best.kind, "examples": best.n_examples, "coverage": best.coverage,
+        out[source] = {"candidate": best.name, "examples": best.n_examples, "coverage": best.coverage,
                        "agreement": best.agreement, "agreement_served": best.agreement_served,
                        "threshold": best.threshold, "meets": best.meets,
-                       "candidates": {r.kind: {"agreement": r.agreement, "coverage": r.coverage} for r in reports}}
+                       "candidates": {r.name: {"agreement": r.agreement, "coverage": r.coverage} for r in reports}}
     return out
 
 

@@ -284,7 +284,7 @@ def bench_distill_cmd(
     ceilings = result.get("ceiling", {})
 
     def row(name: str, s: dict, style: str | None = None, top: dict | None = None) -> None:
-        bound = "-" if top is None or "coverage" not in top else f"{top['coverage']:.0%} ({top['candidate']})"
+        bound = "-" if top is None or "coverage" not in top else f"{top['coverage']:.0%}"
         table.add_row(name, str(s["requests"]), f"{s['share_served']:.0%}", bound, _cell(s["agreement_served"], ".3f"),
                       _cell(s["agreement_wilson_low"], ".3f"), _cell(s["cost_ratio"], ".2f"),
                       _cell(s["student_p50_ms"], ".1f"), _cell(s["student_p95_ms"], ".1f"), style=style)
@@ -293,8 +293,7 @@ def bench_distill_cmd(
         row(source + ("" if source in result["closed_sources"] else " (open)"), summary, top=ceilings.get(source))
     table.add_section()
     templated = result.get("ceiling_templated")
-    row("closed-label templates", result["templated_closed"],
-        top=None if templated is None else {"coverage": templated, "candidate": "weighted"})
+    row("closed-label templates", result["templated_closed"], top=None if templated is None else {"coverage": templated})
     row("overall", result["whole_stream_second_half"], style="bold")
     out.print(table)
     overall = result["whole_stream_second_half"]
@@ -303,7 +302,8 @@ def bench_distill_cmd(
               f"{len(result['promotions'])} promotions in {result['seconds']:.0f} s")
     if ceilings:
         out.print("ceiling: the share the best candidate would serve had it seen every request of the stream "
-                  "(out-of-fold, same threshold rule); the online student serves at most about this")
+                  "(out-of-fold, same threshold rule); the online student serves at most about this. Best candidates: "
+                  + "; ".join(f"{source} {top['candidate']}" for source, top in ceilings.items() if "candidate" in top))
     drift = result.get("drift")
     if drift is not None:
         if drift["demoted_at"] is not None:

@@ -105,7 +105,7 @@ def train_cmd(
             candidates = distiller.candidates(task)
             best = choose(candidates)
             n, labels = (candidates[0].n_examples if candidates else 0), ""
-            closing = "dry run, nothing kept: " + (f"training would put {best.kind} into shadow" if best else
+            closing = "dry run, nothing kept: " + (f"training would put {best.name} into shadow" if best else
                                                    "no candidate meets the agreement target yet")
         else:
             report = distiller.train(task)
@@ -116,7 +116,7 @@ def train_cmd(
                 "meets", "note"):
         table.add_column(col, justify="left" if col in ("candidate", "note") else "right")
     for c in candidates:
-        table.add_row(c.kind, f"{c.agreement:.3f}", f"{c.threshold:.2f}", f"{c.coverage:.0%}",
+        table.add_row(escape(c.name), f"{c.agreement:.3f}", f"{c.threshold:.2f}", f"{c.coverage:.0%}",
                       f"{c.agreement_served:.3f}", f"{c.lower_served:.3f}", f"{c.p50_ms:.1f}",
                       "[green]yes[/green]" if c.meets else "no", escape(c.note))
     out.print(table)

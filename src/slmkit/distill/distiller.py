@@ -41,7 +41,7 @@ from slmkit.distill.registry import Event, Registry, StudentRecord, TaskRecord
 from slmkit.distill.settings import DistillSettings
 from slmkit.distill.stats import wilson
 from slmkit.distill.students import (
-    CandidateReport, Embedder, Student, Trained, choose, evaluate, one_blas_thread,
+    CandidateReport, Embedder, Student, Trained, choose, evaluate, installed_encoders, one_blas_thread,
 )
 from slmkit.distill.templates import Request, Template, TemplateMatch, best_match, mine, request_shape
 from slmkit.errors import InvalidInputError, NotTrainedError, SlmkitError
@@ -83,7 +83,7 @@ class Challenge:
 @dataclass(frozen=True)
 class StudentAnswer:
     task_id: str
-    student: str  # kind and version: "head v3"
+    student: str  # kind, version and a head's encoder: "head v3 (minilm-l6-int8)"
     version: int
     label: str  # the normalised label the student chose
     text: str  # the answer to serve: the teacher's own wording of that label, with this request's values
@@ -138,7 +138,7 @@ class Discovery:
 @dataclass(frozen=True)
 class TrainReport:
     task_id: str
-    student: str | None  # "head v2", or None when no candidate meets the target
+    student: str | None  # "head v2 (minilm-l6-int8)", or None when no candidate meets the target
     threshold: float | None
     n_examples: int
     labels: list[str]
@@ -188,6 +188,10 @@ class Distiller:
         self.store = CaptureStore(self.root, self.settings, self.slm)
         self.registry = Registry(self.root, self.settings.max_events)
         self.embedder = Embedder(self.slm)
+        # Heads are tried on each of these; a student reads the one it was fitted on.
+        self.embedders = {self.embedder.model: self.embedder} | {
+            name: Embedder(self.slm, name) for name in installed_encoders(self.settings.extra_encoders)
+            if name != self.embedder.model}
         self._lock = threading.RLock()
         self._rng = random.Random(self.settings.seed)
         self._students: dict[tuple[str, int], tuple[StudentRecord, Student]] = {}
@@ -216,7 +220,7 @@ class Distiller:
         key = (task_id, version)
         if key not in self._students:
             record = self.registry.student(task_id, version)
-            self._students[key] = (record, self.registry.load_student(record, self.slm, self.embedder))
+            self._students[key] = (record, self.registry.load_student(record, self.slm, self.embedders))
         return self._students[key]
 
     def _student(self, task: TaskRecord) -> tuple[StudentRecord, Student] | None:
@@ -538,10 +542,14 @@ class Distiller:
         """Score every candidate on all of the task's captured examples, out-of-fold, and keep none: what
         ``train`` would choose from had it seen them all at once (the bench reads it as a ceiling)."""
         _, examples, _, surface = self._trainable(task_id)
+        return [r.report if isinstance(r, Trained) else r for r in self._evaluate(examples, surface)]
+
+    def _evaluate(self, examples: list[tuple[str, str]], surface: dict[str, str]) -> list[Trained | CandidateReport]:
+        """Every candidate scored out-of-fold and fitted: a head once per installed encoder."""
+        runs = [(kind, embedder) for kind in self.settings.candidates
+                for embedder in (self.embedders.values() if kind == "head" else [self.embedder])]
         with one_blas_thread():
-            results = [evaluate(kind, examples, surface, self.settings, self.slm, self.embedder)
-                       for kind in self.settings.candidates]
-        return [r.report if isinstance(r, Trained) else r for r in results]
+            return [evaluate(kind, examples, surface, self.settings, self.slm, embedder) for kind, embedder in runs]
 
     def train(self, task_id: str) -> TrainReport:
         """Evaluate every candidate on this task's captured examples and put the best one in shadow.
@@ -551,15 +559,11 @@ class Distiller:
         """
         task, examples, present, surface = self._trainable(task_id)
         if task.state.status == "promoted":
-            with one_blas_thread():
-                results = [evaluate(kind, examples, surface, self.settings, self.slm, self.embedder)
-                           for kind in self.settings.candidates]
+            results = self._evaluate(examples, surface)
             reports = [r.report if isinstance(r, Trained) else r for r in results]
             return self._challenge(task, examples, present, surface, results, choose(reports))
         fit_on, held = self._holdout(examples)
-        with one_blas_thread():
-            results = [evaluate(kind, fit_on, surface, self.settings, self.slm, self.embedder)
-                       for kind in self.settings.candidates]
+        results = self._evaluate(fit_on, surface)
         reports = [r.report if isinstance(r, Trained) else r for r in results]
         chosen = choose(reports)
         with self._lock:
@@ -568,7 +572,7 @@ class Distiller:
                 best = max(reports, key=lambda r: (r.coverage, r.agreement))
                 reason = (f"no student yet: on {len(examples)} examples (out-of-fold) no candidate keeps the Wilson "
                           f"lower bound of agreement >= {self.settings.threshold_agreement:.2f} on >= "
-                          f"{self.settings.min_coverage:.0%} of requests (best: {best.kind}, agreement "
+                          f"{self.settings.min_coverage:.0%} of requests (best: {best.name}, agreement "
                           f"{best.agreement:.3f}); retried when the task has more examples")
                 state.trained_on = len(examples)
                 if state.status == "collecting":
@@ -624,7 +628,8 @@ class Distiller:
             record = self.registry.student(task.task_id, task.state.student_version)
         except NotTrainedError:
             return 0.0
-        return max((r["coverage"] for r in record.reports if r["kind"] == record.kind), default=0.0)
+        return max((r["coverage"] for r in record.reports
+                    if r["kind"] == record.kind and r.get("encoder") == record.encoder), default=0.0)
 
     def _challenge(self, task: TaskRecord, examples: list[tuple[str, str]], present: list[str],
                    surface: dict[str, str], results: list[Trained | CandidateReport],
@@ -636,7 +641,7 @@ class Distiller:
             state = task.state
             if chosen is None or chosen.coverage < serving + self.settings.min_challenge_gain:
                 state.challenger_trained_on = len(examples)
-                best = f"{chosen.kind} answers {chosen.coverage:.0%}" if chosen else "no candidate meets the target"
+                best = f"{chosen.name} answers {chosen.coverage:.0%}" if chosen else "no candidate meets the target"
                 reason = (f"kept v{state.student_version} (answers {serving:.0%} out-of-fold): on {len(examples)} "
                           f"examples {best}; a challenger needs +{self.settings.min_challenge_gain:.0%}")
                 self.registry.save_state(task.task_id, state)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,8 +94,13 @@ class StudentRecord:
     created: float
 
     @property
+    def encoder(self) -> str | None:
+        """The embeddings a head student reads."""
+        return self.spec.get("encoder")
+
+    @property
     def name(self) -> str:
-        return f"{self.kind} v{self.version}"
+        return f"{self.kind} v{self.version}" + (f" ({self.encoder})" if self.encoder else "")
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,8 @@ class Registry:
             if isinstance(student, LexicalStudent | HeadStudent):
                 path = self.student_dir(task_id) / f"v{version:04d}.npz"
                 write_npz(path, student.head)  # renamed into place before the row is committed
+                if isinstance(student, HeadStudent):
+                    spec = {"encoder": student.embedder.model}
             elif isinstance(student, ZeroShotStudent):
                 spec = {"descriptions": student.descriptions}
             elif isinstance(student, SentimentStudent):
@@ -201,8 +208,11 @@ class Registry:
         raise NotTrainedError(f"task {task_id} has no student version {version}; "
                               f"train one with `slmkit distill train {task_id}`")
 
-    def load_student(self, record: StudentRecord, slm: SLM, embedder: Embedder) -> Student:
-        """The student object; a missing or unreadable file is a NotTrainedError naming the fix."""
+    def load_student(self, record: StudentRecord, slm: SLM, embedders: Mapping[str, Embedder]) -> Student:
+        """The student object; a missing or unreadable file is a NotTrainedError naming the fix.
+
+        ``embedders`` by encoder name: a head reads the encoder it was fitted on.
+        """
         if record.kind in ("lexical", "head"):
             path = Path(record.path or "")
             try:
@@ -211,12 +221,13 @@ class Registry:
                 raise NotTrainedError(f"student {record.name} of task {record.task_id} cannot be read from {path} "
                                       f"({type(exc).__name__}); retrain with `slmkit distill train "
                                       f"{record.task_id}`") from None
-            encoder = head.meta.get("encoder")
-            if record.kind == "head" and encoder != embedder.model:
+            encoder = str(head.meta.get("encoder"))
+            if record.kind == "head" and encoder not in embedders:
                 raise NotTrainedError(f"student {record.name} of task {record.task_id} reads {encoder} embeddings but "
-                                      f"the distiller uses {embedder.model}; retrain with `slmkit distill train "
-                                      f"{record.task_id}`")
-            student: Student = LexicalStudent(head) if record.kind == "lexical" else HeadStudent(head, embedder)
+                                      f"the distiller loads {', '.join(embedders)} (distill.encoder and the installed "
+                                      f"distill.extra_encoders); retrain with `slmkit distill train {record.task_id}`")
+            student: Student = (LexicalStudent(head) if record.kind == "lexical"
+                                else HeadStudent(head, embedders[encoder]))
         elif record.kind == "zero-shot":
             student = ZeroShotStudent(dict(record.spec["descriptions"]), slm)
         else:

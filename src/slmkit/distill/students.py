@@ -4,7 +4,10 @@ Candidates, cheapest first:
 - ``lexical``: a linear head on TF-IDF words of the payload alone (no encoder: ~0.1 ms);
 - ``zero-shot``: the classify skill over the label names, no training (needs readable labels);
 - ``sentiment``: the sentiment skill, its two outputs mapped to the task's two labels on the training rows;
-- ``head``: a few-shot linear head on the payload embeddings plus TF-IDF words, as ``train_classifier`` fits.
+- ``head``: a few-shot linear head on the payload embeddings plus TF-IDF words, as ``train_classifier`` fits;
+  tried on the kit's encoder and on each of ``extra_encoders`` that is installed (encoders differ by
+  task: on the replay bench multilingual-e5-small separates toxic from benign text better than MiniLM,
+  and MiniLM tells exam subjects apart better), each a candidate of its own.
 
 Each is scored by out-of-fold predictions over the captured examples it is given (``folds``-fold,
 stratified: every example is predicted by a fit that did not see it, so small tasks are not judged
@@ -60,20 +63,18 @@ class Student(Protocol):
 
 
 class Embedder:
-    """Payload embeddings through the SLM's encoder, with a bounded cache (retraining re-reads the same rows)."""
+    """Payload embeddings through one of the SLM's encoders (its default one unless ``model`` names another),
+    with a bounded cache (retraining re-reads the same rows)."""
 
-    def __init__(self, slm: SLM, max_items: int = 20_000) -> None:
+    def __init__(self, slm: SLM, model: str | None = None, max_items: int = 20_000) -> None:
         self.slm = slm
+        self.model = model or slm.embed_model
         self.max_items = max_items
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # the gateway answers from several threads
 
-    @property
-    def model(self) -> str:
-        return self.slm.embed_model
-
     def warm_up(self) -> Embedder:
-        self.slm.warm_up("embed")
+        self.slm.encoder(self.model)
         return self
 
     def vectors(self, texts: Sequence[str], *, cache: bool = True) -> np.ndarray:
@@ -81,7 +82,7 @@ class Embedder:
             known = {t: self._cache[t] for t in dict.fromkeys(texts) if cache and t in self._cache}
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            found = self.slm.embed(missing)
+            found = self.slm.encoder(self.model)(missing)
             fresh = {t: e.vector for t, e in zip(missing, found, strict=True)}
             known.update(fresh)
             if cache:
@@ -91,6 +92,18 @@ class Embedder:
                         self._cache.popitem(last=False)
         rows = [known[t] for t in texts]
         return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
+
+
+def installed_encoders(names: Sequence[str]) -> list[str]:
+    """The catalog encoders among ``names`` whose files are on this machine (an unknown name is an error)."""
+    from slmkit.models.catalog import get_spec
+    from slmkit.models.store import status
+
+    specs = [get_spec(name) for name in names]
+    wrong = [s.name for s in specs if s.task != "embed"]
+    if wrong:
+        raise InvalidInputError(f"distill.extra_encoders names models that are not encoders: {', '.join(wrong)}")
+    return [s.name for s in specs if status(s).present]
 
 
 def _predictions(head: LinearHead, probs: np.ndarray) -> list[Prediction]:
@@ -230,6 +243,12 @@ class CandidateReport:
     size_bytes: int
     meets: bool
     note: str = ""
+    encoder: str | None = None  # the embeddings a head reads
+
+    @property
+    def name(self) -> str:
+        """The candidate as tables and reasons print it: ``head (e5-small-multilingual)``, ``lexical``."""
+        return f"{self.kind} ({self.encoder})" if self.encoder else self.kind
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -352,6 +371,7 @@ def evaluate(kind: Candidate, examples: Sequence[tuple[str, str]], surface: dict
     labels = [label for _, label in examples]
     trains = kind in ("lexical", "head")
     folds = min(settings.folds, max(Counter(labels).values())) if trains else 1
+    encoder = embedder.model if kind == "head" else None
     try:
         student = _fit(kind, payloads, labels, surface, slm, embedder)
         if student is None:
@@ -360,7 +380,7 @@ def evaluate(kind: Candidate, examples: Sequence[tuple[str, str]], surface: dict
         predictions = (_out_of_fold(kind, examples, surface, slm, embedder, folds, settings.seed) if trains
                        else student.predict(payloads))
     except InvalidInputError as exc:
-        return CandidateReport(kind, len(examples), folds, 0.0, 1.01, 0.0, 0.0, 0.0, 0.0, 0, False, str(exc))
+        return CandidateReport(kind, len(examples), folds, 0.0, 1.01, 0.0, 0.0, 0.0, 0.0, 0, False, str(exc), encoder)
     correct = [p.label == g for p, g in zip(predictions, labels, strict=True)]
     confidences = [p.confidence for p in predictions]
     threshold, coverage, served, low = pick_threshold(confidences, correct, settings.threshold_agreement,
@@ -369,7 +389,8 @@ def evaluate(kind: Candidate, examples: Sequence[tuple[str, str]], surface: dict
     note = "" if meets else (f"no confidence threshold has a Wilson lower bound of agreement >= "
                              f"{settings.threshold_agreement:.2f} on >= {settings.min_coverage:.0%} of examples")
     report = CandidateReport(kind, len(examples), folds, float(np.mean(correct)) if correct else 0.0, threshold,
-                             coverage, served, low, _latency_ms(student, payloads), student_size(student), meets, note)
+                             coverage, served, low, _latency_ms(student, payloads), student_size(student), meets, note,
+                             encoder)
     return Trained(student, report)
 
 
