@@ -9,6 +9,28 @@ from pathlib import Path
 from slmkit.store.backend import Backend, Connection
 
 
+_BUSY_SECONDS = 30
+
+
+def _use_wal(raw: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, waiting for the other openers of a new file.
+
+    Switching to WAL needs the file to itself and SQLite does not wait for that (its busy handler is
+    not called): replicas that open one new file together got "database is locked" at once. WAL is
+    then a property of the file, so the first switch wins and the others only see it.
+    """
+    deadline = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class SqliteBackend(Backend):
     dialect = "sqlite"
 
@@ -18,8 +40,8 @@ class SqliteBackend(Backend):
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def _open(self) -> sqlite3.Connection:
-        raw = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        raw.execute("PRAGMA journal_mode=WAL")
+        raw = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+        _use_wal(raw)
         raw.execute("PRAGMA synchronous=NORMAL")
         return raw
 
