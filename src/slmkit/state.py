@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from slmkit.config import get_settings
+from slmkit.store.sqlite import use_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS heads (
@@ -27,7 +28,7 @@ def connect(data_dir: Path | None = None) -> sqlite3.Connection:
     root = data_dir or get_settings().data_dir
     root.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(root / "slmkit.sqlite3", timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
     return conn

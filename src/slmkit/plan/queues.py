@@ -14,6 +14,7 @@ from pathlib import Path
 
 from slmkit.config import get_settings
 from slmkit.errors import InvalidInputError
+from slmkit.store.sqlite import use_wal
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
 
@@ -35,7 +36,7 @@ class Queues:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, "
                      "text TEXT NOT NULL, ts REAL NOT NULL)")
         return conn

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from slmkit.errors import InvalidInputError
+from slmkit.store.sqlite import use_wal
 
 SCHEMA_VERSION = 1
 # Where a collection keeps its fitted fusion weights (collection metadata; slmkit.rag.tune writes them,
@@ -223,7 +224,7 @@ class Index:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self._db, timeout)
         # NORMAL in WAL mode: a commit survives the process being killed; only an OS crash or power
         # loss can lose the last few commits, and never leaves a torn index.
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -12,14 +12,14 @@ from slmkit.store.backend import Backend, Connection
 _BUSY_SECONDS = 30
 
 
-def _use_wal(raw: sqlite3.Connection) -> None:
-    """Put the file in WAL mode, waiting for the other openers of a new file.
+def use_wal(raw: sqlite3.Connection, timeout: float = _BUSY_SECONDS) -> None:
+    """Put the file in WAL mode, waiting up to ``timeout`` seconds for the other openers of a new file.
 
     Switching to WAL needs the file to itself and SQLite does not wait for that (its busy handler is
     not called): replicas that open one new file together got "database is locked" at once. WAL is
     then a property of the file, so the first switch wins and the others only see it.
     """
-    deadline = time.monotonic() + _BUSY_SECONDS
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
@@ -41,7 +41,7 @@ class SqliteBackend(Backend):
 
     def _open(self) -> sqlite3.Connection:
         raw = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False)
-        _use_wal(raw)
+        use_wal(raw)
         raw.execute("PRAGMA synchronous=NORMAL")
         return raw
 
