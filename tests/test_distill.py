@@ -14,8 +14,8 @@ from slmkit.distill.answers import normalise, profile
 from slmkit.distill.distiller import Distiller
 from slmkit.distill.settings import DistillSettings
 from slmkit.distill.stats import wilson
-from slmkit.distill.templates import mine, request_shape
 from slmkit.distill.students import installed_encoders
+from slmkit.distill.templates import mine, request_shape
 from slmkit.errors import InvalidInputError, NotTrainedError
 
 MIX = {"intent": 80, "sentiment": 60, "toxicity": 60, "subject": 60, "contacts": 40, "mmlu-open": 60, "squad": 40}
