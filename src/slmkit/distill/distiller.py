@@ -545,8 +545,10 @@ class Distiller:
         return [r.report if isinstance(r, Trained) else r for r in self._evaluate(examples, surface)]
 
     def _evaluate(self, examples: list[tuple[str, str]], surface: dict[str, str]) -> list[Trained | CandidateReport]:
-        """Every candidate scored out-of-fold and fitted: a head once per installed encoder."""
-        runs = [(kind, embedder) for kind in self.settings.candidates
+        """Every candidate scored out-of-fold and fitted: a head once per installed encoder; a fine-tuned
+        student only where ``finetune_python`` names a torch interpreter."""
+        kinds = [k for k in self.settings.candidates if k != "finetune" or self.settings.finetune_python]
+        runs = [(kind, embedder) for kind in kinds
                 for embedder in (self.embedders.values() if kind == "head" else [self.embedder])]
         with one_blas_thread():
             return [evaluate(kind, examples, surface, self.settings, self.slm, embedder) for kind, embedder in runs]

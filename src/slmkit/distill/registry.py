@@ -9,6 +9,7 @@ Students that need no file (zero-shot, a mapped skill) keep their spec in the ro
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -22,10 +23,12 @@ from slmkit.distill.db import Database
 from slmkit.distill.lifecycle import TaskState
 from slmkit.distill.settings import Candidate
 from slmkit.distill.students import (
-    CandidateReport, Embedder, HeadStudent, LexicalStudent, SentimentStudent, Student, ZeroShotStudent,
+    FINETUNE_BASE, CandidateReport, Embedder, FineTunedStudent, HeadStudent, LexicalStudent, SentimentStudent, Student,
+    ZeroShotStudent,
 )
 from slmkit.distill.templates import Template
 from slmkit.errors import NotTrainedError
+from slmkit.train.finetune import copy_folder, load as load_finetuned
 from slmkit.train.store import read_npz, write_npz
 
 if TYPE_CHECKING:
@@ -87,7 +90,7 @@ class StudentRecord:
     threshold: float
     labels: list[str]  # normalised teacher labels the student answers with
     surface: dict[str, str]  # label -> the teacher's own commonest wording
-    path: str | None  # the .npz of heads; None for students without a file
+    path: str | None  # the .npz of heads, the folder of a fine-tuned one; None for students without a file
     spec: dict  # zero-shot descriptions, a skill's label mapping
     reports: list[dict]  # every candidate's CandidateReport
     n_examples: int
@@ -169,7 +172,11 @@ class Registry:
             version = latest + 1
             path: Path | None = None
             spec: dict = {}
-            if isinstance(student, LexicalStudent | HeadStudent):
+            if isinstance(student, FineTunedStudent):
+                path = self.student_dir(task_id) / f"v{version:04d}"
+                copy_folder(student.classifier.folder, path, ("model.onnx", "tokenizer.json", "labels.json"))
+                spec = {"base": FINETUNE_BASE, "max_length": student.classifier.max_length}
+            elif isinstance(student, LexicalStudent | HeadStudent):
                 path = self.student_dir(task_id) / f"v{version:04d}.npz"
                 write_npz(path, student.head)  # renamed into place before the row is committed
                 if isinstance(student, HeadStudent):
@@ -191,7 +198,9 @@ class Registry:
             conn.executemany("DELETE FROM distill_students WHERE task = ? AND version = ?",
                              [(task_id, v) for v, _ in old])
         for _, stale in old:
-            if stale:
+            if stale and Path(stale).is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            elif stale:
                 Path(stale).unlink(missing_ok=True)
         return record
 
@@ -228,6 +237,12 @@ class Registry:
                                       f"distill.extra_encoders); retrain with `slmkit distill train {record.task_id}`")
             student: Student = (LexicalStudent(head) if record.kind == "lexical"
                                 else HeadStudent(head, embedders[encoder]))
+        elif record.kind == "finetune":
+            try:
+                student = FineTunedStudent(load_finetuned(Path(record.path or ""), int(record.spec["max_length"])))
+            except NotTrainedError as exc:
+                raise NotTrainedError(f"student {record.name} of task {record.task_id}: {exc}; retrain with "
+                                      f"`slmkit distill train {record.task_id}`") from None
         elif record.kind == "zero-shot":
             student = ZeroShotStudent(dict(record.spec["descriptions"]), slm)
         else:

@@ -7,7 +7,9 @@ Candidates, cheapest first:
 - ``head``: a few-shot linear head on the payload embeddings plus TF-IDF words, as ``train_classifier`` fits;
   tried on the kit's encoder and on each of ``extra_encoders`` that is installed (encoders differ by
   task: on the replay bench multilingual-e5-small separates toxic from benign text better than MiniLM,
-  and MiniLM tells exam subjects apart better), each a candidate of its own.
+  and MiniLM tells exam subjects apart better), each a candidate of its own;
+- ``finetune``: MiniLM and a linear layer trained end to end in a torch interpreter of its own
+  (``finetune_python``), served with onnxruntime; minutes to fit, so scored on one held-out fold.
 
 Each is scored by out-of-fold predictions over the captured examples it is given (``folds``-fold,
 stratified: every example is predicted by a fit that did not see it, so small tasks are not judged
@@ -36,14 +38,19 @@ import numpy as np
 from slmkit.distill.settings import Candidate, DistillSettings
 from slmkit.distill.stats import percentile, wilson
 from slmkit.distill.templates import PLACEHOLDER
-from slmkit.errors import InvalidInputError
+from slmkit.errors import InvalidInputError, SlmkitError
+from slmkit.models.catalog import get_spec
+from slmkit.models.store import resolve
+from slmkit.train.finetune import FineTunedClassifier, FineTuneSettings, finetune
 from slmkit.train.heads import LinearHead
 
 if TYPE_CHECKING:
     from slmkit.api import SLM
 
 # Order of cost: the encoder-free student first. Near-equal coverage goes to the cheaper one.
-COST_ORDER: tuple[Candidate, ...] = ("lexical", "zero-shot", "sentiment", "head")
+COST_ORDER: tuple[Candidate, ...] = ("lexical", "zero-shot", "sentiment", "head", "finetune")
+# The checkpoint a fine-tuned student starts from: the fp32 weights the kit's int8 MiniLM is derived from.
+FINETUNE_BASE = "minilm-l6-fp32"
 _COVERAGE_TIE = 0.02
 _LATENCY_PROBES = 12
 
@@ -216,6 +223,23 @@ class SentimentStudent:
         return [Prediction(self.mapping[r.label], r.score) for r in self.slm.sentiment(list(payloads))]
 
 
+class FineTunedStudent:
+    """An encoder fine-tuned with its linear layer on the task (``slmkit.train.finetune``)."""
+
+    kind: Candidate = "finetune"
+
+    def __init__(self, classifier: FineTunedClassifier) -> None:
+        self.classifier = classifier
+
+    def warm_up(self) -> FineTunedStudent:
+        self.classifier.warm_up()
+        return self
+
+    def predict(self, payloads: Sequence[str]) -> list[Prediction]:
+        probs = self.classifier.predict_proba(payloads)
+        return [Prediction(self.classifier.labels[int(p.argmax())], float(p.max())) for p in probs]
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Fit heads with one BLAS thread: on small problems on a busy 2-core machine, OpenBLAS's
@@ -355,6 +379,8 @@ def _latency_ms(student: Student, payloads: Sequence[str]) -> float:
 
 
 def student_size(student: Student) -> int:
+    if isinstance(student, FineTunedStudent):
+        return student.classifier.size_bytes
     if isinstance(student, LexicalStudent | HeadStudent):
         head = student.head
         size = head.weights.nbytes + head.bias.nbytes
@@ -367,6 +393,8 @@ def student_size(student: Student) -> int:
 def evaluate(kind: Candidate, examples: Sequence[tuple[str, str]], surface: dict[str, str],
              settings: DistillSettings, slm: SLM, embedder: Embedder) -> Trained | CandidateReport:
     """Score ``kind`` by out-of-fold predictions on ``examples`` and fit it on all of them."""
+    if kind == "finetune":
+        return _evaluate_finetuned(examples, settings)
     payloads = [p for p, _ in examples]
     labels = [label for _, label in examples]
     trains = kind in ("lexical", "head")
@@ -391,6 +419,54 @@ def evaluate(kind: Candidate, examples: Sequence[tuple[str, str]], surface: dict
     report = CandidateReport(kind, len(examples), folds, float(np.mean(correct)) if correct else 0.0, threshold,
                              coverage, served, low, _latency_ms(student, payloads), student_size(student), meets, note,
                              encoder)
+    return Trained(student, report)
+
+
+def _rows_for_bound(target: float, z: float) -> int:
+    """The fewest comparisons, all agreeing, whose Wilson lower bound reaches ``target``."""
+    n = 1
+    while wilson(n, n, z)[0] < target:
+        n += 1
+    return n
+
+
+def _evaluate_finetuned(examples: Sequence[tuple[str, str]], settings: DistillSettings) -> Trained | CandidateReport:
+    """Fit once with one stratified fold held out; the threshold is read off that fold, and the student
+    kept is that very fit (a fit takes minutes: no out-of-fold round, no refit on every example)."""
+    payloads = [p for p, _ in examples]
+    labels = [label for _, label in examples]
+    folds = max(2, min(settings.folds, max(Counter(labels).values())))
+    held = [i for i, f in enumerate(fold_of(examples, folds, settings.seed)) if f == 0]
+    need = _rows_for_bound(settings.threshold_agreement, settings.wilson_z)
+
+    def skipped(note: str) -> CandidateReport:
+        return CandidateReport("finetune", len(examples), folds, 0.0, 1.01, 0.0, 0.0, 0.0, 0.0, 0, False, note)
+
+    if not settings.finetune_python:
+        return skipped("distill.finetune_python is not set (an interpreter with torch: `make baseline`)")
+    if len(held) < need:
+        return skipped(f"a held-out fold of {len(held)} rows cannot show a Wilson lower bound of "
+                       f"{settings.threshold_agreement:.2f} (needs {need}); tried from {need * folds} examples")
+    tune = FineTuneSettings(python=settings.finetune_python, base=resolve(get_spec(FINETUNE_BASE), "model").parent,
+                            epochs=settings.finetune_epochs, max_length=settings.finetune_max_length,
+                            threads=settings.finetune_threads, seed=settings.seed)
+    try:
+        classifier, probs = finetune(payloads, labels, held, tune)
+    except SlmkitError as exc:
+        return skipped(str(exc))
+    student = FineTunedStudent(classifier)
+    predicted = [classifier.labels[int(p.argmax())] for p in probs]
+    correct = [p == labels[i] for p, i in zip(predicted, held, strict=True)]
+    threshold, coverage, served, low = pick_threshold([float(p.max()) for p in probs], correct,
+                                                      settings.threshold_agreement, settings.wilson_z,
+                                                      settings.threshold_evidence)
+    meets = coverage >= max(settings.min_coverage, 1e-9)
+    note = f"scored on a held-out fold of {len(held)} rows; the student is that fit"
+    if not meets:
+        note = (f"no confidence threshold has a Wilson lower bound of agreement >= {settings.threshold_agreement:.2f} "
+                f"on >= {settings.min_coverage:.0%} of the held-out fold ({len(held)} rows)")
+    report = CandidateReport("finetune", len(examples), folds, float(np.mean(correct)), threshold, coverage, served,
+                             low, _latency_ms(student, payloads), student_size(student), meets, note)
     return Trained(student, report)
 
 
