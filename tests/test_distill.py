@@ -502,7 +502,7 @@ def test_a_fine_tuned_candidate_says_why_it_was_not_tried(slm):
     assert "finetune_python is not set" in reasons["unset"] and "make baseline" in reasons["unset"]
     assert "/no/such/python does not exist" in reasons["missing"]
     assert "cannot show a Wilson lower bound of 0.95" in reasons["small"]
-    # The default distiller does not even list it: no interpreter, no candidate.
+    # By default it is listed with that reason, so `distill train` shows how to enable it.
     assert "finetune" in DistillSettings().candidates and DistillSettings().finetune_python is None
 
 

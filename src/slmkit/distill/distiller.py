@@ -545,10 +545,9 @@ class Distiller:
         return [r.report if isinstance(r, Trained) else r for r in self._evaluate(examples, surface)]
 
     def _evaluate(self, examples: list[tuple[str, str]], surface: dict[str, str]) -> list[Trained | CandidateReport]:
-        """Every candidate scored out-of-fold and fitted: a head once per installed encoder; a fine-tuned
-        student only where ``finetune_python`` names a torch interpreter."""
-        kinds = [k for k in self.settings.candidates if k != "finetune" or self.settings.finetune_python]
-        runs = [(kind, embedder) for kind in kinds
+        """Every candidate scored out-of-fold and fitted: a head once per installed encoder. (A fine-tuned
+        one without ``finetune_python`` costs nothing: its report says how to enable it.)"""
+        runs = [(kind, embedder) for kind in self.settings.candidates
                 for embedder in (self.embedders.values() if kind == "head" else [self.embedder])]
         with one_blas_thread():
             return [evaluate(kind, examples, surface, self.settings, self.slm, embedder) for kind, embedder in runs]

@@ -91,7 +91,7 @@ class StudentRecord:
     labels: list[str]  # normalised teacher labels the student answers with
     surface: dict[str, str]  # label -> the teacher's own commonest wording
     path: str | None  # the .npz of heads, the folder of a fine-tuned one; None for students without a file
-    spec: dict  # zero-shot descriptions, a skill's label mapping
+    spec: dict  # zero-shot descriptions, a skill's label mapping, a head's encoder, a fine-tuned base and length
     reports: list[dict]  # every candidate's CandidateReport
     n_examples: int
     created: float
