@@ -95,17 +95,22 @@ def test_lifecycle_decisions_carry_their_reasons():
     start_shadow(state, 5, 0.8, 100)
     assert held_out(state, [i % 4 != 0 for i in range(40)], settings).action == "reject"
     assert state.status == "collecting"
-    # A challenger replaces the serving student on the same terms, and a bad one is dropped.
+    # A challenger, confirmed on the requests the serving student defers, becomes its second student; a bad
+    # one is dropped; a demotion clears both.
     state = TaskState()
     start_shadow(state, 1, 0.8, 100)
     promote(state, "by hand")
     start_challenger(state, 2, 0.6, 200)
-    swaps = [v for v in (challenge(state, True, settings) for _ in range(52)) if v is not None]
-    assert len(swaps) == 1 and state.student_version == 2 and state.threshold == 0.6
-    assert state.challenger_version is None and "challenger v2 replaces v1" in swaps[0].reason
+    confirmed = [v for v in (challenge(state, True, settings) for _ in range(52)) if v is not None]
+    assert len(confirmed) == 1 and (state.student_version, state.threshold) == (1, 0.8)
+    assert (state.second_version, state.second_threshold, state.challenger_version) == (2, 0.6, None)
+    assert confirmed[0].reason.startswith("promoted: v2 answers what v1 defers: agreement 1.000 over 52 deferred")
     start_challenger(state, 3, 0.5, 300)
     drops = [v for v in (challenge(state, False, settings) for _ in range(30)) if v is not None]
-    assert drops[0].action == "reject" and state.student_version == 2 and state.challenger_version is None
+    assert drops[0].action == "reject" and state.second_version == 2 and state.challenger_version is None
+    for _ in range(11):
+        compare(state, False, settings, 0)
+    assert state.status == "collecting" and state.second_version is None
 
 
 def test_templates_that_differ_in_one_word_are_not_merged(stream):
@@ -336,29 +341,49 @@ def test_a_head_student_reads_the_encoder_it_was_fitted_on(tmp_path, slm, stream
         Distiller(_lexical(extra_encoders=["no-such-encoder"]), slm, data_dir=tmp_path)
 
 
-def test_a_challenger_shadows_beside_the_serving_student_and_replaces_it(tmp_path, slm):
-    stream = build_stream({"intent": 200}, seed=11)
+def test_a_challenger_shadows_on_what_the_student_defers_then_answers_it(tmp_path, slm):
+    """The challenger is judged only on requests the serving student leaves to the teacher (no extra
+    teacher call), and once confirmed answers those; the first student keeps what it serves."""
+    stream = build_stream({"intent": 400}, seed=11)
     teach = gold_teacher(stream)
-    distiller = Distiller(_lexical(min_challenge_gain=0.0, challenge_sample_rate=1.0, min_shadow=20), slm,
-                          data_dir=tmp_path)
-    for i, item in enumerate(stream[:120]):
+    distiller = Distiller(_lexical(min_challenge_gain=0.0, min_shadow=20, agreement_target=0.8,
+                                   threshold_agreement=0.9, sample_rate=0.0), slm, data_dir=tmp_path)
+    for i, item in enumerate(stream[:60]):
         distiller.record(item.messages, teach(i, item), "large", 0.0)
     task = next(t for t in distiller.discover().tasks if "Classify the intent" in t.template.prefix)
     first = distiller.train(task.task_id)
     distiller.promote(task.task_id)
+    rows = list(enumerate(stream))[60:]
+    decisions = []
+
+    def replay(part: list) -> list:
+        answers = []
+        for i, item in part:
+            student = distiller.answer(item.messages)
+            assert student is not None
+            answers.append(student)
+            decisions.extend(distiller.record(item.messages, teach(i, item) if student.ask_teacher else None,
+                                              "large", 0.0, student))
+        return answers
+
+    replay(rows[:140])  # the deferred ones are captured: the task grows
     second = distiller.train(task.task_id)  # promoted: the new fit challenges instead of replacing
     assert second.student is not None and second.student != first.student, second.reason
     status = next(t for t in distiller.status() if t.task_id == task.task_id)
-    assert status.status == "promoted" and status.challenger == second.student.split()[-1]
-    decisions = []
-    for i, item in enumerate(stream[120:], start=120):
-        student = distiller.answer(item.messages)
-        assert student is not None and student.challenger is not None or decisions
-        decisions += distiller.record(item.messages, teach(i, item), "large", 0.0, student)
-    swap = [e for e in decisions if e.action == "promote"]
-    assert swap and "challenger " in swap[0].reason and "replaces" in swap[0].reason, decisions
+    assert (status.status, status.student, status.challenger, status.second) == (
+        "promoted", first.student, second.student, None)
+    answers = replay(rows[140:])
+    # Before the challenger was confirmed it answered beside every deferred request, never beside a served one.
+    confirmed = next(i for i, d in enumerate(decisions) if d.action == "promote")
+    assert "answers what v1 defers" in decisions[confirmed].reason, decisions
+    assert all(a.challenger is None for a in answers if a.served)
+    assert any(a.challenger is not None for a in answers if a.mode == "deferred")
     status = next(t for t in distiller.status() if t.task_id == task.task_id)
-    assert status.challenger is None and status.student == second.student
+    assert (status.student, status.second, status.challenger) == (first.student, second.student, None)
+    # Then the second student serves some of what the first defers, and says so.
+    by_second = [a for a in answers if a.served and a.student == second.student]
+    assert by_second and all("(v1 deferred)" in a.reason for a in by_second)
+    assert any(a.served and a.student == first.student for a in answers)
 
 
 def test_held_out_captures_are_a_new_students_first_comparisons(tmp_path, slm):

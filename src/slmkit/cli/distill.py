@@ -58,7 +58,8 @@ def status_cmd() -> None:
                                                          "served", "saved USD") else "left")
     for t in tasks:
         status = t.status + (" (held)" if t.held else "") + (" [red]error[/red]" if t.error else "")
-        student = (t.student or "-") + (f" (challenger {t.challenger})" if t.challenger else "")
+        student = ((t.student or "-") + (f", then {t.second}" if t.second else "")
+                   + (f" (challenger {t.challenger})" if t.challenger else ""))
         table.add_row(t.task_id, escape(t.template), status, str(t.count), _labels(t.labels), student,
                       str(t.shadow_n), _ratio(t.shadow_agreement), _ratio(t.shadow_lower),
                       f"{t.served_share:.0%}", f"{t.saved_cost:.4f}")

@@ -110,12 +110,13 @@ class DistillSettings(BaseModel):
                             "replaced by a fit on more data, when the task has grown.")
     wilson_z: float = Field(1.645, gt=0.0, description="z of the Wilson bounds (1.645: one-sided 95%).")
     sample_rate: float = Field(0.05, ge=0.0, le=1.0, description="Share of served requests also sent to the teacher.")
-    # Off by default: on the replay bench a challenger never got confirmed while its sampling raised the
-    # cost of its task's traffic (intent: 0.26 -> 0.38 of always-teacher). ``train`` on a promoted
-    # task starts one by hand either way.
-    challengers: bool = Field(False, description="Retrain promoted tasks as data grows and shadow the new student.")
-    challenge_sample_rate: float = Field(0.2, ge=0.0, le=1.0,
-                                         description="The same share while a challenger student is being compared.")
+    # A promoted task's challenger shadows on the requests its student defers (the teacher answers those
+    # anyway: no extra teacher call) and, once confirmed there, answers them as the task's second student.
+    # (An earlier design compared it on a uniform sample and swapped it in: on the replay bench it never
+    # got confirmed while that sampling raised its task's cost, intent 0.26 -> 0.38 of always-teacher.)
+    # ``train`` on a promoted task starts one by hand either way.
+    challengers: bool = Field(True, description="Retrain promoted tasks as data grows; a confirmed challenger "
+                              "answers what the serving student defers.")
     min_challenge_gain: float = Field(0.05, ge=0.0, le=1.0,
                                       description="Coverage a newer student must add before it challenges the serving one.")
     max_challenge: int = Field(100, ge=10, description="Comparisons after which an undecided challenger is dropped.")

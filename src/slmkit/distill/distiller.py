@@ -34,7 +34,7 @@ from slmkit.distill.answers import AnswerProfile, normalise, profile, to_label
 from slmkit.distill.background import Background
 from slmkit.distill.capture import CaptureStore
 from slmkit.distill.lifecycle import (
-    TaskState, Verdict, challenge, compare, demote, drop_challenger, held_out, promote, shadow_summary,
+    TaskState, Verdict, challenge, compare, demote, drop_challenger, drop_second, held_out, promote, shadow_summary,
     start_challenger, start_shadow,
 )
 from slmkit.distill.registry import Event, Registry, StudentRecord, TaskRecord
@@ -66,7 +66,7 @@ class UnknownTask(InvalidInputError):
 
 @dataclass(frozen=True)
 class Challenge:
-    """What a challenger student (shadowing beside the serving one) answered to the same request."""
+    """What a challenger student answered to a request the serving student deferred."""
 
     version: int
     student: str
@@ -74,9 +74,6 @@ class Challenge:
     text: str
     confidence: float
     threshold: float
-    # Counted only on the requests drawn for sampling, served or not: the serving student's unsure
-    # requests reach the teacher anyway, and counting all of them would weigh the hard ones too much.
-    counts: bool = False
     labels_here: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -84,7 +81,7 @@ class Challenge:
 class StudentAnswer:
     task_id: str
     student: str  # kind, version and a head's encoder: "head v3 (minilm-l6-int8)"
-    version: int
+    version: int  # of the student that answered: the task's first, or its second when the first deferred
     label: str  # the normalised label the student chose
     text: str  # the answer to serve: the teacher's own wording of that label, with this request's values
     confidence: float
@@ -171,7 +168,8 @@ class TaskStatus:
     held: bool
     reason: str
     error: str | None
-    challenger: str | None = None  # a newer version shadowing beside the serving one
+    second: str | None = None  # the student answering what the first defers
+    challenger: str | None = None  # a newer version shadowing on the requests the serving ones defer
     challenger_n: int = 0
     challenger_agreement: float | None = None
 
@@ -231,6 +229,20 @@ class Distiller:
             return self._load(task.task_id, version)
         except NotTrainedError as exc:
             self._fail(task, str(exc))
+            return None
+
+    def _second(self, task: TaskRecord) -> tuple[StudentRecord, Student] | None:
+        """The task's second student, if it has one; one that cannot load is dropped (the first still serves)."""
+        version = task.state.second_version
+        if version is None:
+            return None
+        try:
+            return self._load(task.task_id, version)
+        except NotTrainedError as exc:
+            with self._lock:
+                drop_second(task.state)
+                self.registry.save_state(task.task_id, task.state)
+                self.registry.log(task.task_id, "error", None, f"second student dropped: {exc}")
             return None
 
     def _challenger(self, task: TaskRecord, match: TemplateMatch, payload: str) -> Challenge | None:
@@ -301,17 +313,23 @@ class Distiller:
             return None
         record, student = loaded
         prediction = student.predict([match.payload])[0]
+        with self._lock:
+            status = task.state.status
+            sampled = self._rng.random() < self.settings.sample_rate
+        challenger, second = None, None
+        if status == "promoted" and prediction.confidence < record.threshold:
+            # The first student defers: its second answers when confident, or a challenger answers beside it.
+            second = self._second(task)
+            if second is not None:
+                guess = second[1].predict([match.payload])[0]
+                if guess.confidence >= second[0].threshold:
+                    record, prediction = second[0], guess
+            else:
+                challenger = self._challenger(task, match, match.payload)
         text = match.restore(record.surface.get(prediction.label, prediction.label))
         labels_here = tuple(normalise(match.restore(record.surface.get(label, label))) for label in record.labels)
         name = f"task {task.task_id} student {record.name}"
         confidence, threshold = prediction.confidence, record.threshold
-        challenger = self._challenger(task, match, match.payload)
-        rate = self.settings.challenge_sample_rate if challenger is not None else self.settings.sample_rate
-        with self._lock:
-            status = task.state.status
-            sampled = self._rng.random() < rate
-        if challenger is not None:
-            challenger = replace(challenger, counts=sampled)
         mode: Mode
         if status == "shadow":
             mode = "shadow"
@@ -319,11 +337,15 @@ class Distiller:
         elif confidence >= threshold:
             mode = "sampled" if sampled else "served"
             reason = f"distill: {name} confidence {confidence:.2f} >= {threshold:.2f}"
+            if second is not None:
+                reason += f" (v{task.state.student_version} deferred)"
             if sampled:
-                reason += f"; sampled to the teacher ({rate:.0%} of served)"
+                reason += f"; sampled to the teacher ({self.settings.sample_rate:.0%} of served)"
         else:
             mode = "deferred"
             reason = f"distill: {name} confidence {confidence:.2f} < {threshold:.2f}: the teacher answers"
+            if second is not None:
+                reason += f" (second student v{task.state.second_version} unsure too)"
         served = mode in ("served", "sampled")
         return StudentAnswer(task.task_id, record.name, record.version, prediction.label, text, confidence, threshold,
                              served, mode != "served", mode, reason, 1000 * (time.perf_counter() - started),
@@ -394,7 +416,7 @@ class Distiller:
     def _account(self, student: StudentAnswer, teacher_text: str | None, cost: float) -> list[Event]:
         with self._lock:
             task = self._tasks.get(student.task_id)
-            if task is None or task.state.student_version != student.version:
+            if task is None or student.version not in (task.state.student_version, task.state.second_version):
                 return []  # retrained or rediscovered since: this comparison is about an old student
             state = task.state
             verdict = None
@@ -419,7 +441,7 @@ class Distiller:
                 if verdict is not None:
                     verdicts.append((student.student, verdict))
                 rival = student.challenger
-                if (rival is not None and rival.counts and rival.version == state.challenger_version
+                if (rival is not None and not student.served and rival.version == state.challenger_version
                         and rival.confidence >= rival.threshold):
                     agreed = to_label(teacher_text, rival.labels_here) == normalise(rival.text)
                     outcome = challenge(state, agreed, self.settings)
@@ -649,7 +671,7 @@ class Distiller:
                 self.registry.log(task.task_id, "trained", None, reason)
                 return TrainReport(task.task_id, None, None, len(examples), present, reports, reason)
             student = next(r.student for r in results if isinstance(r, Trained) and r.report is chosen)
-            protect = [state.student_version] if state.student_version is not None else []
+            protect = [v for v in (state.student_version, state.second_version) if v is not None]
             record = self.registry.save_student(task.task_id, student, threshold=chosen.threshold, labels=present,
                                                 surface=surface, reports=reports, n_examples=len(examples),
                                                 keep=self.settings.max_student_versions, protect=protect)
@@ -657,7 +679,8 @@ class Distiller:
             start_challenger(state, record.version, chosen.threshold, len(examples))
             reason = (f"trained: challenger {record.name} on {len(examples)} examples; out-of-fold agreement "
                       f"{chosen.agreement_served:.3f} at confidence >= {chosen.threshold:.2f} on {chosen.coverage:.0%} "
-                      f"of requests (serving v{protect[0] if protect else '?'}: {serving:.0%}); shadowing beside it")
+                      f"of requests (serving v{protect[0] if protect else '?'}: {serving:.0%}); shadowing on the "
+                      "requests it defers")
             self.registry.save_state(task.task_id, state)
             self.registry.log(task.task_id, "trained", record.name, reason)
         return TrainReport(task.task_id, record.name, chosen.threshold, len(examples), present, reports, reason)
@@ -682,7 +705,8 @@ class Distiller:
             off_course = state.shadow_n < self.settings.min_shadow or state.shadow_n >= self.settings.max_shadow or (
                 state.shadow_agree < self.settings.agreement_target * state.shadow_n)
             challenge_due = (self.settings.challengers and state.status == "promoted"
-                             and state.challenger_version is None and state.error is None
+                             and state.challenger_version is None and state.second_version is None
+                             and state.error is None
                              and n >= max(state.trained_on, state.challenger_trained_on) * self.settings.retrain_growth)
             retry = state.trained_on > 0 and n >= state.trained_on * self.settings.retry_growth
             due = (state.status == "collecting" and n >= self.settings.min_train_examples
@@ -723,18 +747,24 @@ class Distiller:
             for task in self._tasks.values():
                 s = task.state
                 lower = wilson(s.shadow_agree, s.shadow_n, self.settings.wilson_z)[0] if s.shadow_n else None
-                student = f"v{s.student_version}" if s.student_version else None
-                if s.student_version is not None and (task.task_id, s.student_version) in self._students:
-                    student = self._students[(task.task_id, s.student_version)][0].name
+                student = self._name(task.task_id, s.student_version)
                 out.append(TaskStatus(
                     task.task_id, task.template.describe(), task.profile.kind, s.status, task.count,
                     list(task.profile.labels), student, s.threshold if s.student_version else None, s.shadow_n,
                     s.shadow_agree / s.shadow_n if s.shadow_n else None, lower, s.served, s.sampled,
                     s.sampled_agree / s.sampled if s.sampled else None, s.deferred, s.served_share,
                     (s.served - s.sampled) * s.mean_teacher_cost, s.held, s.reason, s.error,
-                    f"v{s.challenger_version}" if s.challenger_version is not None else None, s.challenger_n,
+                    self._name(task.task_id, s.second_version), self._name(task.task_id, s.challenger_version),
+                    s.challenger_n,
                     s.challenger_agree / s.challenger_n if s.challenger_n else None))
         return out
+
+    def _name(self, task_id: str, version: int | None) -> str | None:
+        """A student's name when it is loaded ("head v3 (minilm-l6-int8)"), else "v3"; None for no version."""
+        if version is None:
+            return None
+        loaded = self._students.get((task_id, version))
+        return loaded[0].name if loaded is not None else f"v{version}"
 
     def events(self, task_id: str | None = None, limit: int = 100) -> list[Event]:
         return self.registry.events(task_id, limit)

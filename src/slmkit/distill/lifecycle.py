@@ -9,14 +9,17 @@
   are the comparisons shadowing would have made had it existed then, and counting them spares
   that wait; they are counted apart in the reasons.
 - *promoted*: the student answers when confident, the teacher otherwise (a cascade per task), and
-  ``sample_rate`` of served requests also go to the teacher. When the task's data has grown, a
-  *challenger* trained on it shadows beside the serving student and replaces it on the same terms
-  as a promotion. It is compared on a uniform sample (``challenge_sample_rate``) of the task's
-  requests, served or not: the serving student's unsure requests reach the teacher anyway, but
-  counting all of them would judge the challenger on the hard ones. Demoted when the Wilson upper bound of
+  ``sample_rate`` of served requests also go to the teacher. Demoted when the Wilson upper bound of
   agreement over the latest ``drift_window`` samples is below the target: evidence, not one unlucky
   sample, that agreement dropped (drift). The window restarts at promotion, so it reads only what
-  the promoted student did.
+  the promoted students did.
+- *a second student*: when the task's data has grown, a *challenger* fitted on it (often a stronger
+  kind, once there are enough examples for it) shadows on the requests the serving student defers.
+  Those reach the teacher anyway, so its evidence costs no teacher call, and it is judged on exactly
+  the requests it would take over. Confirmed on the same terms as a promotion, it becomes the
+  task's second student: it answers what the first defers, when confident. Each part of the
+  cascade then has its own confirmed agreement, so their union keeps the target. A task has at
+  most two students; a demotion clears both.
 
 These functions only change a :class:`TaskState`; the distiller stores it and logs the verdicts.
 """
@@ -53,7 +56,10 @@ class TaskState:
     teacher_answers: int = 0
     since_capture: int = 0  # train only on captures after this id (set by a demotion)
     trained_on: int = 0  # examples the current student was fitted on
-    # A challenger: a newer student (more data) shadowing beside the promoted one, which keeps serving.
+    # A second student answers what the first defers (confirmed on exactly those requests).
+    second_version: int | None = None
+    second_threshold: float = 1.01
+    # A challenger: a newer student (more data) shadowing on the requests the promoted one defers.
     challenger_version: int | None = None
     challenger_threshold: float = 1.01
     challenger_n: int = 0
@@ -94,6 +100,7 @@ def start_shadow(state: TaskState, version: int, threshold: float, trained_on: i
     state.window = []
     state.trained_on = trained_on
     state.error = None
+    drop_second(state)
 
 
 def start_challenger(state: TaskState, version: int, threshold: float, trained_on: int) -> None:
@@ -109,8 +116,9 @@ def drop_challenger(state: TaskState) -> None:
 
 
 def challenge(state: TaskState, agreed: bool, settings: DistillSettings) -> Verdict | None:
-    """Count one comparison of a confident challenger; it replaces the promoted student on the same terms
-    a shadow student is promoted on, or is dropped when it clearly misses the target."""
+    """Count one comparison of a confident challenger on a request the serving student deferred; it becomes
+    the task's second student on the terms a shadow student is promoted on, or is dropped when it
+    clearly misses the target (or stays undecided for ``max_challenge`` comparisons)."""
     if state.status != "promoted" or state.challenger_version is None:
         return None
     state.challenger_n += 1
@@ -119,23 +127,25 @@ def challenge(state: TaskState, agreed: bool, settings: DistillSettings) -> Verd
     if n < settings.min_shadow:
         return None
     low, high = wilson(k, n, settings.wilson_z)
-    old = state.student_version
+    first, version = state.student_version, state.challenger_version
     if low >= target:
-        state.student_version, state.threshold = state.challenger_version, state.challenger_threshold
-        state.trained_on = state.challenger_trained_on
-        state.window = []
+        state.second_version, state.second_threshold = version, state.challenger_threshold
         drop_challenger(state)
-        state.reason = (f"promoted: challenger v{state.student_version} replaces v{old}: agreement {k / n:.3f} over {n} "
-                        f"comparisons, Wilson lower bound {low:.3f} >= {target:.2f}")
+        state.reason = (f"promoted: v{version} answers what v{first} defers: agreement {k / n:.3f} over {n} "
+                        f"deferred requests, Wilson lower bound {low:.3f} >= {target:.2f}")
         return Verdict("promote", state.reason)
     if high < target or n >= settings.max_challenge:
-        version = state.challenger_version
         drop_challenger(state)
         why = (f"Wilson upper bound {high:.3f} < {target:.2f}" if high < target else
-               f"undecided after {n} comparisons (Wilson bounds {low:.3f}-{high:.3f}), the sampling it costs stops")
-        return Verdict("reject", f"rejected: challenger v{version}: agreement {k / n:.3f} over {n} comparisons, "
-                                 f"{why}; v{old} keeps serving")
+               f"undecided after {n} comparisons (Wilson bounds {low:.3f}-{high:.3f})")
+        return Verdict("reject", f"rejected: challenger v{version}: agreement {k / n:.3f} over {n} deferred "
+                                 f"requests, {why}; v{first} keeps serving alone")
     return None
+
+
+def drop_second(state: TaskState) -> None:
+    state.second_version = None
+    state.second_threshold = 1.01
 
 
 def promote(state: TaskState, reason: str) -> Verdict:
@@ -151,6 +161,7 @@ def demote(state: TaskState, reason: str, last_capture: int, *, held: bool = Fal
     state.since_capture = last_capture  # what came before may no longer be what the teacher says
     state.trained_on = 0
     drop_challenger(state)
+    drop_second(state)
     state.held = held
     state.reason = reason
     return Verdict("demote", reason)
