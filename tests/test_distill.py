@@ -384,6 +384,8 @@ def test_a_challenger_shadows_on_what_the_student_defers_then_answers_it(tmp_pat
     by_second = [a for a in answers if a.served and a.student == second.student]
     assert by_second and all("(v1 deferred)" in a.reason for a in by_second)
     assert any(a.served and a.student == first.student for a in answers)
+    with pytest.raises(InvalidInputError, match="has two students"):
+        distiller.train(task.task_id)
 
 
 def test_held_out_captures_are_a_new_students_first_comparisons(tmp_path, slm):

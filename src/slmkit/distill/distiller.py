@@ -24,7 +24,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -575,12 +575,17 @@ class Distiller:
             return [evaluate(kind, examples, surface, self.settings, self.slm, embedder) for kind, embedder in runs]
 
     def train(self, task_id: str) -> TrainReport:
-        """Evaluate every candidate on this task's captured examples and put the best one in shadow.
+        """Evaluate every candidate on this task's captured examples and put the best one in shadow (on a
+        promoted task: a challenger, shadowing on the requests its student defers).
 
         Raises InvalidInputError when the task cannot have a student (not closed-label, one label,
-        too few examples). When no candidate meets the target, the report says so and says why.
+        too few examples) or already has two. When no candidate meets the target, the report says so and says why.
         """
         task, examples, present, surface = self._trainable(task_id)
+        if task.state.status == "promoted" and task.state.second_version is not None:
+            # A third would be judged only where both defer, yet replace the second where it serves.
+            raise InvalidInputError(f"task {task_id} has two students (v{task.state.student_version}, then "
+                                    f"v{task.state.second_version}): demote it to train a new one")
         if task.state.status == "promoted":
             results = self._evaluate(examples, surface)
             reports = [r.report if isinstance(r, Trained) else r for r in results]
