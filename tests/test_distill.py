@@ -386,6 +386,15 @@ def test_a_challenger_shadows_on_what_the_student_defers_then_answers_it(tmp_pat
     assert any(a.served and a.student == first.student for a in answers)
     with pytest.raises(InvalidInputError, match="has two students"):
         distiller.train(task.task_id)
+    # The second student's file deleted on disk: it is dropped, said why, and the first keeps serving.
+    Path(tmp_path, "distill", "students", task.task_id, "v0002.npz").unlink()
+    fresh = Distiller(distiller.settings, slm, data_dir=tmp_path)
+    answers = [fresh.answer(item.messages) for _, item in rows[140:240]]
+    assert all(a is not None and a.student == first.student for a in answers)
+    assert any(a.served for a in answers) and any(a.mode == "deferred" for a in answers)
+    status = next(t for t in fresh.status() if t.task_id == task.task_id)
+    assert status.second is None and status.error is None and status.status == "promoted"
+    assert any("second student dropped" in e.reason for e in fresh.events(task.task_id))
 
 
 def test_held_out_captures_are_a_new_students_first_comparisons(tmp_path, slm):
