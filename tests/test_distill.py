@@ -373,9 +373,9 @@ def test_a_challenger_shadows_on_what_the_student_defers_then_answers_it(tmp_pat
     assert (status.status, status.student, status.challenger, status.second) == (
         "promoted", first.student, second.student, None)
     answers = replay(rows[140:])
-    # Before the challenger was confirmed it answered beside every deferred request, never beside a served one.
-    confirmed = next(i for i, d in enumerate(decisions) if d.action == "promote")
-    assert "answers what v1 defers" in decisions[confirmed].reason, decisions
+    # The challenger answered beside deferred requests only, and was confirmed on them.
+    confirmed = next(d for d in decisions if d.action == "promote")
+    assert "answers what v1 defers" in confirmed.reason, decisions
     assert all(a.challenger is None for a in answers if a.served)
     assert any(a.challenger is not None for a in answers if a.mode == "deferred")
     status = next(t for t in distiller.status() if t.task_id == task.task_id)
