@@ -115,8 +115,9 @@ class DistillSettings(BaseModel):
     # Off by default: on the replay bench (gold teacher, seed 13, fine-tuning on) no challenger was
     # confirmed: chosen on all of a task's examples, its threshold did not hold on the hard remainder the
     # first student defers (intent: agreement 0.700 over 30 deferred requests; subject: 0.872 over 39),
-    # so it served 0.327 of templated requests against 0.333 without, while its fits took the CPU
-    # (minutes each with a fine-tuned candidate). Rejection kept agreement at 0.992. (The earlier design, a
+    # so it served 0.327 of templated requests, as without challengers, while its fits took the CPU
+    # (minutes each with a fine-tuned candidate: the replay ran 1,321 s against 943 s). Rejection kept
+    # agreement at 0.992. (The earlier design, a
     # uniform sample and a swap, never got confirmed either while that sampling raised its task's cost,
     # intent 0.26 -> 0.38 of always-teacher.) ``train`` on a promoted task starts one by hand either way.
     challengers: bool = Field(False, description="Retrain promoted tasks as data grows; a confirmed challenger "
