@@ -177,6 +177,13 @@ class TaskStatus:
         return asdict(self)
 
 
+def _worded(record: StudentRecord, match: TemplateMatch, label: str) -> tuple[str, tuple[str, ...]]:
+    """A student's label as the teacher words it in this request, and the whole label set worded so
+    (what the teacher's answer is read against)."""
+    text = match.restore(record.surface.get(label, label))
+    return text, tuple(normalise(match.restore(record.surface.get(each, each))) for each in record.labels)
+
+
 class Distiller:
     def __init__(self, settings: DistillSettings | None = None, slm: SLM | None = None, *,
                  data_dir: Path | None = None) -> None:
@@ -231,37 +238,36 @@ class Distiller:
             self._fail(task, str(exc))
             return None
 
-    def _second(self, task: TaskRecord) -> tuple[StudentRecord, Student] | None:
-        """The task's second student, if it has one; one that cannot load is dropped (the first still serves)."""
-        version = task.state.second_version
+    def _extra(self, task: TaskRecord, version: int | None, drop: Callable[[TaskState], None],
+               role: str) -> tuple[StudentRecord, Student] | None:
+        """A task's second student or challenger; one that cannot load is dropped and logged (the first
+        student still serves, so unlike it this is no error of the task's)."""
         if version is None:
             return None
         try:
             return self._load(task.task_id, version)
         except NotTrainedError as exc:
             with self._lock:
-                drop_second(task.state)
+                drop(task.state)
                 self.registry.save_state(task.task_id, task.state)
-                self.registry.log(task.task_id, "error", None, f"second student dropped: {exc}")
+                self.registry.log(task.task_id, "error", None, f"{role} dropped: {exc}")
             return None
 
+    def _second(self, task: TaskRecord) -> tuple[StudentRecord, Student] | None:
+        """The task's second student, answering what the first defers, if it has one."""
+        return self._extra(task, task.state.second_version, drop_second, "second student")
+
     def _challenger(self, task: TaskRecord, match: TemplateMatch, payload: str) -> Challenge | None:
-        """The challenger's answer, if the task has one; a challenger that cannot load is dropped."""
-        version = task.state.challenger_version
-        if version is None or task.state.status != "promoted":
+        """The challenger's answer, if the task has one."""
+        if task.state.status != "promoted":
             return None
-        try:
-            record, student = self._load(task.task_id, version)
-        except NotTrainedError as exc:
-            with self._lock:
-                drop_challenger(task.state)
-                self.registry.save_state(task.task_id, task.state)
-                self.registry.log(task.task_id, "error", None, f"challenger dropped: {exc}")
+        loaded = self._extra(task, task.state.challenger_version, drop_challenger, "challenger")
+        if loaded is None:
             return None
+        record, student = loaded
         prediction = student.predict([payload])[0]
-        text = match.restore(record.surface.get(prediction.label, prediction.label))
-        labels_here = tuple(normalise(match.restore(record.surface.get(label, label))) for label in record.labels)
-        return Challenge(version, record.name, prediction.label, text, prediction.confidence, record.threshold,
+        text, labels_here = _worded(record, match, prediction.label)
+        return Challenge(record.version, record.name, prediction.label, text, prediction.confidence, record.threshold,
                          labels_here=labels_here)
 
     def _fail(self, task: TaskRecord, error: str) -> None:
@@ -326,8 +332,7 @@ class Distiller:
                     record, prediction = second[0], guess
             else:
                 challenger = self._challenger(task, match, match.payload)
-        text = match.restore(record.surface.get(prediction.label, prediction.label))
-        labels_here = tuple(normalise(match.restore(record.surface.get(label, label))) for label in record.labels)
+        text, labels_here = _worded(record, match, prediction.label)
         name = f"task {task.task_id} student {record.name}"
         confidence, threshold = prediction.confidence, record.threshold
         mode: Mode

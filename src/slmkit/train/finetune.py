@@ -50,7 +50,7 @@ class FineTunedClassifier:
     threads: int = 1
     # A classifier just trained lives in a temporary folder until the registry copies it; this keeps
     # the folder for as long as the classifier does.
-    keep: Any = field(default=None, repr=False)
+    keep: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._session: Any = None
