@@ -10,6 +10,7 @@ The students, the encoder and the PII model are the real ones."""
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import openai
@@ -104,6 +105,36 @@ def test_teacher_traffic_is_learned_and_the_promoted_student_answers(client, ser
     assert any(d.get("task") == task.task_id and d.get("student") and d["tier"] == "student" for d in decisions)
 
 
+def test_training_over_http_is_queued_and_its_outcome_logged(server, learned):
+    """POST .../train answers 202 at once (a fine-tuned candidate takes minutes); the task shows
+    training until the run ends, a second request meanwhile is refused, and the outcome is in the log."""
+    base, distiller = server["base"], server["distiller"]
+    task_id = next(t.task_id for t in distiller.status() if t.kind == "closed")
+
+    def task() -> dict:
+        return next(t for t in httpx.get(base + "/v1/distill/tasks").json()["data"] if t["task_id"] == task_id)
+
+    trained_before = sum(e.action == "trained" for e in distiller.events(task_id, 1000))
+    release = threading.Event()
+    distiller._background.submit(lambda: release.wait(60))  # fault injection: the worker is busy with a slow run
+    try:
+        queued = httpx.post(base + f"/v1/distill/tasks/{task_id}/train", timeout=10)
+        assert queued.status_code == 202, queued.text
+        assert queued.json()["status"] == "queued" and queued.json()["task_id"] == task_id
+        assert task()["training"] is True
+        again = httpx.post(base + f"/v1/distill/tasks/{task_id}/train", timeout=10)
+        assert again.status_code == 409 and again.json()["error"]["code"] == "already_training"
+    finally:
+        release.set()
+    distiller.flush()
+    assert task()["training"] is False
+    events = httpx.get(base + "/v1/distill/events", params={"task_id": task_id, "limit": 1000}).json()["data"]
+    assert sum(e["action"] == "trained" for e in events) == trained_before + 1
+
+    waited = httpx.post(base + f"/v1/distill/tasks/{task_id}/train", params={"wait": "true"}, timeout=300)
+    assert waited.status_code == 200 and waited.json()["reason"] and waited.json()["candidates"]
+
+
 def test_distill_endpoints_and_metrics(client, server, learned):
     base = server["base"]
     tasks = httpx.get(base + "/v1/distill/tasks").json()["data"]
@@ -124,6 +155,9 @@ def test_distill_endpoints_and_metrics(client, server, learned):
     assert raw.headers["x-slmkit-tier"] == "teacher"  # demoted: the teacher answers again
     after = next(t for t in httpx.get(base + "/v1/distill/tasks").json()["data"] if t["task_id"] == promoted["task_id"])
     assert after["status"] == "collecting" and "audit" in after["reason"]
+    # What training would refuse is refused before it is queued: a demotion keeps no examples from before it.
+    refused = httpx.post(base + f"/v1/distill/tasks/{promoted['task_id']}/train")
+    assert refused.status_code == 400 and "usable examples" in refused.json()["error"]["message"]
 
 
 def test_capture_through_the_gateway_keeps_no_personal_value(client, server):

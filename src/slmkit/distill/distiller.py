@@ -64,6 +64,10 @@ class UnknownTask(InvalidInputError):
     """No distillation task has this id (it was never discovered, or was cleared)."""
 
 
+class AlreadyTraining(SlmkitError):
+    """A training run for this task is queued or running; its outcome goes to the decision log."""
+
+
 @dataclass(frozen=True)
 class Challenge:
     """What a challenger student answered to a request the serving student deferred."""
@@ -168,6 +172,7 @@ class TaskStatus:
     held: bool
     reason: str
     error: str | None
+    training: bool = False  # a training run queued with ``train_later`` has not ended yet
     second: str | None = None  # the student answering what the first defers
     challenger: str | None = None  # a newer version shadowing on the requests the serving ones defer
     challenger_n: int = 0
@@ -203,6 +208,7 @@ class Distiller:
         self._since_maintain = 0
         self._tasks: dict[str, TaskRecord] = {t.task_id: t for t in self.registry.tasks()}
         self._background = Background(self.settings.queue_limit)
+        self._training: set[str] = set()  # task ids with a train_later run queued or running
 
     # -- loading ----------------------------------------------------------------------------------
     def warm_up(self) -> Distiller:
@@ -565,6 +571,13 @@ class Distiller:
                                         "a student needs two labels")
             return task, examples, present, {label: prof.surface.get(label, label) for label in present}
 
+    @staticmethod
+    def _refuse_third(task: TaskRecord) -> None:
+        # A third student would be judged only where both defer, yet replace the second where it serves.
+        if task.state.status == "promoted" and task.state.second_version is not None:
+            raise InvalidInputError(f"task {task.task_id} has two students (v{task.state.student_version}, then "
+                                    f"v{task.state.second_version}): demote it to train a new one")
+
     def candidates(self, task_id: str) -> list[CandidateReport]:
         """Score every candidate on all of the task's captured examples, out-of-fold, and keep none: what
         ``train`` would choose from had it seen them all at once (the bench reads it as a ceiling)."""
@@ -587,10 +600,7 @@ class Distiller:
         too few examples) or already has two. When no candidate meets the target, the report says so and says why.
         """
         task, examples, present, surface = self._trainable(task_id)
-        if task.state.status == "promoted" and task.state.second_version is not None:
-            # A third would be judged only where both defer, yet replace the second where it serves.
-            raise InvalidInputError(f"task {task_id} has two students (v{task.state.student_version}, then "
-                                    f"v{task.state.second_version}): demote it to train a new one")
+        self._refuse_third(task)
         if task.state.status == "promoted":
             results = self._evaluate(examples, surface)
             reports = [r.report if isinstance(r, Trained) else r for r in results]
@@ -637,6 +647,36 @@ class Distiller:
                 log.info("distill: task %s: %s", task_id, verdict.reason)
             self.registry.save_state(task_id, task.state)
         return TrainReport(task_id, record.name, chosen.threshold, len(examples), present, reports, reason)
+
+    def train_later(self, task_id: str) -> bool:
+        """``train`` on the bookkeeping thread: a fine-tuned candidate takes minutes, longer than a caller
+        should hold a request open. What ``train`` would refuse is refused here, before queueing
+        (InvalidInputError); the outcome goes to the decision log, and ``status`` shows the task as
+        training until then. False when the queue is full; AlreadyTraining when a run for it is pending.
+        """
+        self._refuse_third(self._trainable(task_id)[0])
+        with self._lock:
+            if task_id in self._training:
+                raise AlreadyTraining(f"task {task_id} is already queued for training: its outcome will be in "
+                                      "the task's decision log")
+            self._training.add(task_id)
+
+        def job() -> None:
+            try:
+                self.train(task_id)
+            except Exception as exc:  # noqa: BLE001 - the caller has gone: the decision log is where it hears
+                self.registry.log(task_id, "error", None, f"training failed: {type(exc).__name__}: {exc}")
+                if not isinstance(exc, SlmkitError):
+                    raise  # and the worker logs the traceback
+            finally:
+                with self._lock:
+                    self._training.discard(task_id)
+
+        if self._background.submit(job):
+            return True
+        with self._lock:
+            self._training.discard(task_id)
+        return False
 
     def _holdout(self, examples: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """(fit on, held out): the newest ``holdout_share`` of the examples, while both parts keep two labels."""
@@ -764,6 +804,7 @@ class Distiller:
                     s.shadow_agree / s.shadow_n if s.shadow_n else None, lower, s.served, s.sampled,
                     s.sampled_agree / s.sampled if s.sampled else None, s.deferred, s.served_share,
                     (s.served - s.sampled) * s.mean_teacher_cost, s.held, s.reason, s.error,
+                    task.task_id in self._training,
                     self._name(task.task_id, s.second_version), self._name(task.task_id, s.challenger_version),
                     s.challenger_n,
                     s.challenger_agree / s.challenger_n if s.challenger_n else None))

@@ -1,7 +1,9 @@
 """``/v1/distill/...``: the distillation lifecycle over HTTP, and its Prometheus gauges.
 
 The same operations as ``slmkit distill status | discover | train | promote | demote``, each
-endpoint one call into the router's :class:`~slmkit.distill.distiller.Distiller`. Keys are
+endpoint one call into the router's :class:`~slmkit.distill.distiller.Distiller`. ``train`` answers
+202 at once and trains on the distiller's own thread (a fine-tuned candidate takes minutes); the
+task shows ``training: true`` until the outcome is in its decision log (``?wait=true`` waits for it). Keys are
 required like everywhere else once a key exists. With ``distill.enabled: false`` every endpoint
 answers 409 and says how to turn it on.
 """
@@ -10,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from slmkit.distill.distiller import UnknownTask
+from slmkit.distill.distiller import AlreadyTraining, UnknownTask
 from slmkit.gateway.errors import ERROR_RESPONSES, ApiError
 from slmkit.gateway.metrics import label_set
 
@@ -64,9 +66,24 @@ def routes(gateway: Gateway, auth: Callable[..., ApiKey | None]) -> APIRouter:
     def discover() -> Any:
         return distiller_of(gateway).discover().to_dict()
 
-    @api.post("/tasks/{task_id}/train")
-    def train(task_id: TaskId) -> Any:
-        return _known(distiller_of(gateway), task_id).train(task_id).to_dict()
+    @api.post("/tasks/{task_id}/train", status_code=202)
+    def train(task_id: TaskId, response: Response,
+              wait: Annotated[bool, Query(description="Answer with the training report once training ends "
+                                          "(minutes with a fine-tuned candidate) instead of 202 at once.")] = False
+              ) -> Any:
+        distiller = _known(distiller_of(gateway), task_id)
+        if wait:
+            response.status_code = 200
+            return distiller.train(task_id).to_dict()
+        try:
+            queued = distiller.train_later(task_id)
+        except AlreadyTraining as exc:
+            raise ApiError(409, str(exc), code="already_training", param="task_id") from None
+        if not queued:
+            raise ApiError(429, "the distiller's bookkeeping queue is full: try again shortly", "rate_limit_exceeded",
+                           code="queue_full", headers={"Retry-After": "5"})
+        return {"object": "distill.training", "task_id": task_id, "status": "queued",
+                "events": f"/v1/distill/events?task_id={task_id}"}
 
     @api.post("/tasks/{task_id}/promote")
     def promote(task_id: TaskId) -> Any:
