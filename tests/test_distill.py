@@ -4,7 +4,11 @@ with the gold teacher, privacy of the capture store, and bad input. Real encoder
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -542,7 +546,32 @@ def test_a_fine_tuned_candidate_says_why_it_was_not_tried(slm):
     assert "finetune" in DistillSettings().candidates and DistillSettings().finetune_python is None
 
 
+@contextmanager
+def _niceness_of(script: str) -> Iterator[list[int]]:
+    """The niceness of every process running ``script`` while the block runs, sampled from /proc."""
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    if script.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        seen.append(os.getpriority(os.PRIO_PROCESS, int(pid)))
+                except OSError:  # the process ended between listing and reading
+                    continue
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join()
+
+
 @pytest.mark.skipif(not BASELINE_PYTHON.is_file(), reason="`make baseline` builds the torch interpreter it trains in")
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the fine-tuning process's niceness from /proc")
 def test_a_fine_tuned_student_trains_in_the_torch_interpreter_and_serves_from_its_folder(tmp_path, slm):
     """MiniLM fine-tuned end to end in .venv-baseline, scored on its held-out fold, saved as ONNX, served by a
     fresh distiller from that folder, and left to the teacher once the folder is gone."""
@@ -555,8 +584,10 @@ def test_a_fine_tuned_student_trains_in_the_torch_interpreter_and_serves_from_it
     for i, item in enumerate(stream):
         distiller.record(item.messages, teach(i, item), "large", 0.0)
     intent = next(t for t in distiller.discover().tasks if "Classify the intent" in t.template.prefix)
-    report = distiller.train(intent.task_id)
+    with _niceness_of("finetune_onnx.py") as seen:
+        report = distiller.train(intent.task_id)
     assert report.student == "finetune v1", report.reason
+    assert seen and max(seen) == settings.finetune_nice == 10  # the requests beside it come first
     (candidate,) = report.candidates
     assert "scored on a held-out fold of" in candidate.note and candidate.size_bytes > 50_000_000
     distiller.promote(intent.task_id)

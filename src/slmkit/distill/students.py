@@ -449,7 +449,8 @@ def _evaluate_finetuned(examples: Sequence[tuple[str, str]], settings: DistillSe
                        f"{settings.threshold_agreement:.2f} (needs {need}); tried from {need * folds} examples")
     tune = FineTuneSettings(python=settings.finetune_python, base=resolve(get_spec(FINETUNE_BASE), "model").parent,
                             epochs=settings.finetune_epochs, max_length=settings.finetune_max_length,
-                            threads=settings.finetune_threads, seed=settings.seed)
+                            threads=settings.finetune_threads, nice=settings.finetune_nice,
+                            seed=settings.seed)
     try:
         classifier, probs = finetune(payloads, labels, held, tune)
     except SlmkitError as exc:

@@ -38,6 +38,9 @@ class FineTuneSettings:
     threads: int = 2
     seed: int = 13
     timeout_s: float = 3_600.0
+    # Fine-tuning is background work beside a server: at a higher niceness the requests come first
+    # when both want the CPU (0: the server's own priority).
+    nice: int = 10
 
 
 @dataclass
@@ -113,7 +116,8 @@ def finetune(texts: Sequence[str], labels: Sequence[str], heldout: Sequence[int]
     job = {"model": str(settings.base), "texts": list(texts), "labels": [index[x] for x in labels],
            "n_labels": len(names), "train": train, "heldout": list(heldout), "epochs": settings.epochs,
            "max_length": settings.max_length, "lr": settings.lr, "head_lr": settings.head_lr,
-           "batch": settings.batch, "seed": settings.seed, "threads": settings.threads}
+           "batch": settings.batch, "seed": settings.seed, "threads": settings.threads,
+           "nice": settings.nice}
     (out / "job.json").write_text(json.dumps(job))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     try:

@@ -8,7 +8,7 @@ from slmkit.
 
 JOB.json: {"model": folder, "texts": [...], "labels": [label index per text], "n_labels": k,
 "train": [row indices fitted on], "heldout": [row indices only predicted], "epochs", "max_length",
-"lr", "head_lr", "batch", "seed", "threads"}. OUT_DIR receives ``model.onnx`` (input_ids,
+"lr", "head_lr", "batch", "seed", "threads", "nice"}. OUT_DIR receives ``model.onnx`` (input_ids,
 attention_mask -> probabilities over the k labels), ``tokenizer.json`` and ``heldout.json``
 (the probabilities of the held-out rows, in their order). Progress goes to stderr, one line an epoch.
 """
@@ -16,6 +16,7 @@ attention_mask -> probabilities over the k labels), ``tokenizer.json`` and ``hel
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import sys
@@ -24,10 +25,13 @@ from pathlib import Path
 
 
 def main() -> None:
+    job = json.loads(Path(sys.argv[1]).read_text())
+    if job.get("nice") and hasattr(os, "nice"):
+        os.nice(int(job["nice"]))  # before torch starts its threads: on Linux they inherit it, thread by thread
+
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    job = json.loads(Path(sys.argv[1]).read_text())
     out = Path(sys.argv[2])
     torch.set_num_threads(int(job["threads"]))
     torch.manual_seed(int(job["seed"]))
