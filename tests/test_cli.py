@@ -122,6 +122,24 @@ def test_distill_status_and_discover_on_an_empty_data_dir(tmp_path):
     assert dry.returncode == 2 and b"unknown distillation task 'nope'" in dry.stderr
 
 
+def test_bench_distill_ceiling_only_scores_every_candidate_per_template(tmp_path):
+    """No replay: each closed-label template's candidates on all of its requests, as a table, JSON and a plot."""
+    env = {"SLMKIT_DATA_DIR": str(tmp_path), "COLUMNS": "250", "SLMKIT_DISTILL__EXTRA_ENCODERS": "[]",
+           "SLMKIT_DISTILL__CANDIDATES": '["lexical", "head"]'}
+    out = tmp_path / "ceiling.json"
+    result = run_cli("bench", "distill", "--ceiling-only", "--requests", "300", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(out.read_text())
+    assert report["simulated"] and set(report["ceiling"]) == {"intent", "sentiment", "toxicity", "subject"}
+    for source, c in report["ceiling"].items():
+        assert set(c["candidates"]) == {"lexical", "head (minilm-l6-int8)"}, source
+        assert c["candidate"] in c["candidates"] and 0.0 <= c["coverage"] <= 1.0
+    assert 0.0 <= report["ceiling_templated"] <= 1.0 and out.with_suffix(".png").stat().st_size > 10_000
+    assert b"templated ceiling" in result.stdout and b"lexical" in result.stdout
+    wrong = run_cli("bench", "distill", "--ceiling-only", "--teacher", "local", env=env)
+    assert wrong.returncode == 2 and b"--ceiling-only reads the simulated gold teacher" in wrong.stderr
+
+
 def test_reports_record_the_command_that_wrote_them(tmp_path, monkeypatch):
     import json
 

@@ -448,7 +448,8 @@ def report(rows: Sequence[Row], distiller: Distiller, decisions: Sequence[dict],
 
 
 def ceiling(stream: Sequence[StreamItem], teacher: Callable[[int, StreamItem], str], *,
-            settings: DistillSettings | None = None, slm: SLM | None = None, data_dir: Path) -> dict[str, dict]:
+            settings: DistillSettings | None = None, slm: SLM | None = None, data_dir: Path,
+            progress: Callable[[int], None] | None = None) -> dict[str, dict]:
     """Per closed-label source: the share the best candidate would serve at the threshold rule had it
     seen *every* request of the stream with the teacher's answer (read out-of-fold, each fold fitted on
     four fifths of them).
@@ -456,6 +457,7 @@ def ceiling(stream: Sequence[StreamItem], teacher: Callable[[int, StreamItem], s
     The online student sees only what came before it and must then pass shadowing, so it serves at
     most about this: the figure says how much of a task's miss is the mechanism and how much is the
     teacher's answers being unlearnable from the payload (gold labels a sentence alone cannot tell).
+    ``progress`` is called with 1 as each template's candidates are scored.
     """
     from slmkit.distill.students import choose
     from slmkit.errors import InvalidInputError
@@ -477,12 +479,65 @@ def ceiling(stream: Sequence[StreamItem], teacher: Callable[[int, StreamItem], s
         except InvalidInputError as exc:
             out[source] = {"error": str(exc)}
             continue
+        finally:
+            if progress is not None:
+                progress(1)
         best = choose(reports) or max(reports, key=lambda r: (r.coverage, r.agreement))
         out[source] = {"candidate": best.name, "examples": best.n_examples, "coverage": best.coverage,
                        "agreement": best.agreement, "agreement_served": best.agreement_served,
                        "threshold": best.threshold, "meets": best.meets,
-                       "candidates": {r.name: {"agreement": r.agreement, "coverage": r.coverage} for r in reports}}
+                       "candidates": {r.name: {"agreement": r.agreement, "coverage": r.coverage, "p50_ms": r.p50_ms,
+                                               "meets": r.meets, "note": r.note} for r in reports}}
     return out
+
+
+def templated_ceiling(ceilings: dict[str, dict]) -> float | None:
+    """The ceiling over all closed-label templates: their coverages weighted by their requests."""
+    read = [c for c in ceilings.values() if "coverage" in c]
+    return (sum(c["coverage"] * c["examples"] for c in read) / max(1, sum(c["examples"] for c in read))) if read else None
+
+
+def run_ceiling(*, mix: dict[str, int] | None = None, seed: int = SEED, settings: DistillSettings | None = None,
+                progress: Callable[[int], None] | None = None) -> dict:
+    """Only the ceiling, no replay: every candidate (a head per installed encoder of ``extra_encoders``, the
+    fine-tuned one where ``finetune_python`` is set) scored on every request of each closed-label template,
+    gold teacher. Minutes rather than the replay's quarter of an hour: the question it answers is whether
+    any candidate the machine holds could serve a template at all."""
+    stream = build_stream(mix, seed)
+    with tempfile.TemporaryDirectory(prefix="slmkit-distill-ceiling-") as scratch:
+        started = time.perf_counter()
+        ceilings = ceiling(stream, gold_teacher(stream), settings=settings, data_dir=Path(scratch), progress=progress)
+    return {"teacher": "gold", "simulated": True, "seed": seed, "requests": len(stream), "ceiling": ceilings,
+            "ceiling_templated": templated_ceiling(ceilings), "seconds": time.perf_counter() - started}
+
+
+def plot_ceiling(result: dict, path: Path) -> Path:
+    """Coverage at the threshold rule of every candidate, per closed-label template."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    read = {source: c for source, c in result["ceiling"].items() if "candidates" in c}
+    names = sorted({name for c in read.values() for name in c["candidates"]})
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(read) + 2), 4.5))
+    width = 0.8 / max(1, len(names))
+    for k, name in enumerate(names):
+        xs = [i - 0.4 + width * (k + 0.5) for i in range(len(read))]
+        ax.bar(xs, [c["candidates"].get(name, {}).get("coverage", 0.0) for c in read.values()], width=width, label=name)
+    if result.get("ceiling_templated") is not None:
+        ax.axhline(result["ceiling_templated"], color="black", lw=1, ls="--",
+                   label=f"templated ceiling {result['ceiling_templated']:.0%}")
+    ax.set_xticks(list(range(len(read))), list(read))
+    ax.set_ylabel("share it would serve at agreement >= target")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"slmkit distill candidates on every request, teacher: gold (simulated), seed {result['seed']}")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def plot(result: dict, path: Path) -> Path:
@@ -603,9 +658,7 @@ def run(*, teacher: str = "gold", mix: dict[str, int] | None = None, seed: int =
     if with_ceiling and flip is None:  # a flipped teacher has two answers per payload: no ceiling to read
         with tempfile.TemporaryDirectory(prefix="slmkit-distill-ceiling-") as scratch:
             result["ceiling"] = ceiling(stream, teach, settings=settings, slm=distiller.slm, data_dir=Path(scratch))
-        read = [c for c in result["ceiling"].values() if "coverage" in c]
-        result["ceiling_templated"] = (sum(c["coverage"] * c["examples"] for c in read)
-                                       / max(1, sum(c["examples"] for c in read))) if read else None
+        result["ceiling_templated"] = templated_ceiling(result["ceiling"])
     if out_dir is not None:
         name = f"distill-{teacher}" + (f"-flip-{flip}" if flip else "")
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -250,6 +250,9 @@ def bench_distill_cmd(
     seed: int = 13,
     seeds: Annotated[str | None, typer.Option(
         help="Comma-separated seeds: one replay each (gold teacher) and a table of their spread.")] = None,
+    ceiling_only: Annotated[bool, typer.Option(
+        "--ceiling-only", help="No replay: score every candidate on every request of each closed-label template "
+                               "(gold teacher), the share each would serve; minutes.")] = False,
     out_path: OutOption = None,
 ) -> None:
     """Replay a seeded mixed stream through the distiller: share served, agreement, cost, per template."""
@@ -257,6 +260,11 @@ def bench_distill_cmd(
     from slmkit.config import get_settings
     from slmkit.reports import default_out, write_json
 
+    if ceiling_only:
+        if teacher != "gold" or flip is not None or seeds is not None:
+            raise InvalidInputError("--ceiling-only reads the simulated gold teacher, one seed, without --flip")
+        _distill_ceiling(seed, requests, out_path)
+        return
     if seeds is not None:
         if teacher != "gold" or flip is not None:
             raise InvalidInputError("--seeds replays the simulated gold teacher only, without --flip")
@@ -320,6 +328,37 @@ def bench_distill_cmd(
 
 def _cell(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _distill_ceiling(seed: int, requests: int | None, out_path: Path | None) -> None:
+    """``bench distill --ceiling-only``: every candidate's share on every request, per closed-label template."""
+    from slmkit.bench import distill as bench
+    from slmkit.config import get_settings
+    from slmkit.reports import default_out, write_json
+
+    mix = bench.scaled_mix(requests) if requests else None
+    with progress_bar("scoring candidates per template", len(bench.CLOSED)) as advance:
+        result = bench.run_ceiling(mix=mix, seed=seed, settings=get_settings().distill, progress=advance)
+    table = Table(title=f"distill candidates on every request of {result['requests']} requests (seed {seed}), teacher: gold "
+                        "(simulated); out-of-fold, the distiller's threshold rule")
+    for col in ("template", "candidate", "examples", "agreement", "serves", "p50 ms", "note"):
+        table.add_column(col, justify="left" if col in ("template", "candidate", "note") else "right")
+    for source, c in result["ceiling"].items():
+        if "candidates" not in c:
+            table.add_row(source, "-", "-", "-", "-", "-", escape(c.get("error", "")))
+            continue
+        for name, r in sorted(c["candidates"].items(), key=lambda kv: -kv[1]["coverage"]):
+            best = name == c["candidate"] and c["meets"]  # else no candidate serves the template at all
+            table.add_row(source, escape(name) + (" (best)" if best else ""), str(c["examples"]),
+                          f"{r['agreement']:.3f}", f"{r['coverage']:.0%}", f"{r['p50_ms']:.1f}", escape(r["note"]),
+                          style="bold" if best else None)
+        table.add_section()
+    out.print(table)
+    out.print(f"templated ceiling: {_cell(result['ceiling_templated'], '.0%')} of closed-label requests, "
+              f"in {result['seconds']:.0f} s")
+    path = write_json(out_path or default_out("bench", "distill-ceiling"), result)
+    png = bench.plot_ceiling(result, path.with_suffix(".png"))
+    console.print(f"report: {path}\nplot: {png}")
 
 
 def _distill_seeds(seeds: list[int], requests: int | None, out_path: Path | None) -> None:
