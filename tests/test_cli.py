@@ -124,7 +124,8 @@ def test_distill_status_and_discover_on_an_empty_data_dir(tmp_path):
 
 def test_bench_distill_ceiling_only_scores_every_candidate_per_template(tmp_path):
     """No replay: each closed-label template's candidates on all of its requests, as a table, JSON and a plot."""
-    env = {"SLMKIT_DATA_DIR": str(tmp_path), "COLUMNS": "250", "SLMKIT_DISTILL__EXTRA_ENCODERS": "[]",
+    env = {"SLMKIT_DATA_DIR": str(tmp_path), "COLUMNS": "250", "SLMKIT_DISTILL__EXTRA_ENCODERS": '["mpnet-base-v2"]',
+           "SLMKIT_CACHE_DIR": str(tmp_path / "empty-cache"),  # no converted mpnet there: named as not tried
            "SLMKIT_DISTILL__CANDIDATES": '["lexical", "head"]'}
     out = tmp_path / "ceiling.json"
     result = run_cli("bench", "distill", "--ceiling-only", "--requests", "300", "--out", str(out), env=env)
@@ -136,6 +137,7 @@ def test_bench_distill_ceiling_only_scores_every_candidate_per_template(tmp_path
         assert c["candidate"] in c["candidates"] and 0.0 <= c["coverage"] <= 1.0
     assert 0.0 <= report["ceiling_templated"] <= 1.0 and out.with_suffix(".png").stat().st_size > 10_000
     assert b"templated ceiling" in result.stdout and b"lexical" in result.stdout
+    assert report["encoders_not_installed"] == ["mpnet-base-v2"] and b"not tried, not installed" in result.stderr
     wrong = run_cli("bench", "distill", "--ceiling-only", "--teacher", "local", env=env)
     assert wrong.returncode == 2 and b"--ceiling-only reads the simulated gold teacher" in wrong.stderr
 

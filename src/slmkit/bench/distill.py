@@ -503,12 +503,17 @@ def run_ceiling(*, mix: dict[str, int] | None = None, seed: int = SEED, settings
     fine-tuned one where ``finetune_python`` is set) scored on every request of each closed-label template,
     gold teacher. Minutes rather than the replay's quarter of an hour: the question it answers is whether
     any candidate the machine holds could serve a template at all."""
+    from slmkit.distill.students import installed_encoders
+
+    settings = settings or DistillSettings()
     stream = build_stream(mix, seed)
     with tempfile.TemporaryDirectory(prefix="slmkit-distill-ceiling-") as scratch:
         started = time.perf_counter()
         ceilings = ceiling(stream, gold_teacher(stream), settings=settings, data_dir=Path(scratch), progress=progress)
+    present = installed_encoders(settings.extra_encoders)
     return {"teacher": "gold", "simulated": True, "seed": seed, "requests": len(stream), "ceiling": ceilings,
-            "ceiling_templated": templated_ceiling(ceilings), "seconds": time.perf_counter() - started}
+            "ceiling_templated": templated_ceiling(ceilings), "seconds": time.perf_counter() - started,
+            "encoders_not_installed": [name for name in settings.extra_encoders if name not in present]}
 
 
 def plot_ceiling(result: dict, path: Path) -> Path:

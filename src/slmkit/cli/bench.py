@@ -356,6 +356,9 @@ def _distill_ceiling(seed: int, requests: int | None, out_path: Path | None) -> 
     out.print(table)
     out.print(f"templated ceiling: {_cell(result['ceiling_templated'], '.0%')} of closed-label requests, "
               f"in {result['seconds']:.0f} s")
+    if result["encoders_not_installed"]:
+        console.print("[yellow]not tried, not installed:[/yellow] " + ", ".join(result["encoders_not_installed"])
+                      + " (`slmkit models list` says how to get each)")
     path = write_json(out_path or default_out("bench", "distill-ceiling"), result)
     png = bench.plot_ceiling(result, path.with_suffix(".png"))
     console.print(f"report: {path}\nplot: {png}")
