@@ -501,8 +501,8 @@ def run_ceiling(*, mix: dict[str, int] | None = None, seed: int = SEED, settings
                 progress: Callable[[int], None] | None = None) -> dict:
     """Only the ceiling, no replay: every candidate (a head per installed encoder of ``extra_encoders``, the
     fine-tuned one where ``finetune_python`` is set) scored on every request of each closed-label template,
-    gold teacher. Minutes rather than the replay's quarter of an hour: the question it answers is whether
-    any candidate the machine holds could serve a template at all."""
+    gold teacher. It answers whether any candidate the machine holds could serve a template at all, without
+    the replay (minutes for heads on the kit's encoder; each slower encoder or a fine-tuned candidate adds more)."""
     from slmkit.distill.students import installed_encoders
 
     settings = settings or DistillSettings()

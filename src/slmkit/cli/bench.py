@@ -339,8 +339,8 @@ def _distill_ceiling(seed: int, requests: int | None, out_path: Path | None) -> 
     mix = bench.scaled_mix(requests) if requests else None
     with progress_bar("scoring candidates per template", len(bench.CLOSED)) as advance:
         result = bench.run_ceiling(mix=mix, seed=seed, settings=get_settings().distill, progress=advance)
-    table = Table(title=f"distill candidates on every request of {result['requests']} requests (seed {seed}), teacher: gold "
-                        "(simulated); out-of-fold, the distiller's threshold rule")
+    table = Table(title=f"distill candidates on every request of {result['requests']} requests (seed {seed}), "
+                        "teacher: gold (simulated); out-of-fold, the distiller's threshold rule")
     for col in ("template", "candidate", "examples", "agreement", "serves", "p50 ms", "note"):
         table.add_column(col, justify="left" if col in ("template", "candidate", "note") else "right")
     for source, c in result["ceiling"].items():
