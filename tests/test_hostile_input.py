@@ -52,8 +52,8 @@ RUNS = ("digit-dash", "letter-dash", "letter-slash")
 HOSTILE = [*_REPEATED, "random"]
 
 # Growth from an eighth of the text to all of it: 8 when linear, 64 when quadratic. Twice linear leaves
-# room for noise in CPU time on a busy machine (measured 5-11 on a 2-core machine with the other core busy) and the slack covers
-# steps that take a few milliseconds on the eighth.
+# room for noise in CPU time on a busy machine (measured 5-11 on a 2-core machine with the other core
+# busy), and the slack covers steps that take a few milliseconds on the eighth.
 GROWTH = 16.0
 SLACK_SECONDS = 0.5
 # Ceilings on the whole text, several times what a 2-core machine takes (Pii 0.7-6.4 s CPU, the guard,

@@ -494,7 +494,9 @@ def ceiling(stream: Sequence[StreamItem], teacher: Callable[[int, StreamItem], s
 def templated_ceiling(ceilings: dict[str, dict]) -> float | None:
     """The ceiling over all closed-label templates: their coverages weighted by their requests."""
     read = [c for c in ceilings.values() if "coverage" in c]
-    return (sum(c["coverage"] * c["examples"] for c in read) / max(1, sum(c["examples"] for c in read))) if read else None
+    if not read:
+        return None
+    return sum(c["coverage"] * c["examples"] for c in read) / max(1, sum(c["examples"] for c in read))
 
 
 def run_ceiling(*, mix: dict[str, int] | None = None, seed: int = SEED, settings: DistillSettings | None = None,
