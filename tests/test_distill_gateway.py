@@ -124,6 +124,8 @@ def test_training_over_http_is_queued_and_its_outcome_logged(server, learned):
         assert task()["training"] is True
         again = httpx.post(base + f"/v1/distill/tasks/{task_id}/train", timeout=10)
         assert again.status_code == 409 and again.json()["error"]["code"] == "already_training"
+        waiting = httpx.post(base + f"/v1/distill/tasks/{task_id}/train", params={"wait": "true"}, timeout=10)
+        assert waiting.status_code == 409  # not a second run beside the queued one
     finally:
         release.set()
     distiller.flush()

@@ -67,6 +67,10 @@ class UnknownTask(InvalidInputError):
 class AlreadyTraining(SlmkitError):
     """A training run for this task is queued or running; its outcome goes to the decision log."""
 
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id} is already queued for training: its outcome will be in the task's "
+                         "decision log")
+
 
 @dataclass(frozen=True)
 class Challenge:
@@ -597,8 +601,14 @@ class Distiller:
         promoted task: a challenger, shadowing on the requests its student defers).
 
         Raises InvalidInputError when the task cannot have a student (not closed-label, one label,
-        too few examples) or already has two. When no candidate meets the target, the report says so and says why.
+        too few examples) or already has two, AlreadyTraining while a ``train_later`` run for it is
+        pending. When no candidate meets the target, the report says so and says why.
         """
+        if self.training(task_id):
+            raise AlreadyTraining(task_id)
+        return self._train(task_id)
+
+    def _train(self, task_id: str) -> TrainReport:
         task, examples, present, surface = self._trainable(task_id)
         self._refuse_third(task)
         if task.state.status == "promoted":
@@ -648,6 +658,11 @@ class Distiller:
             self.registry.save_state(task_id, task.state)
         return TrainReport(task_id, record.name, chosen.threshold, len(examples), present, reports, reason)
 
+    def training(self, task_id: str) -> bool:
+        """A ``train_later`` run for this task is queued or running."""
+        with self._lock:
+            return task_id in self._training
+
     def train_later(self, task_id: str) -> bool:
         """``train`` on the bookkeeping thread: a fine-tuned candidate takes minutes, longer than a caller
         should hold a request open. What ``train`` would refuse is refused here, before queueing
@@ -657,13 +672,12 @@ class Distiller:
         self._refuse_third(self._trainable(task_id)[0])
         with self._lock:
             if task_id in self._training:
-                raise AlreadyTraining(f"task {task_id} is already queued for training: its outcome will be in "
-                                      "the task's decision log")
+                raise AlreadyTraining(task_id)
             self._training.add(task_id)
 
         def job() -> None:
             try:
-                self.train(task_id)
+                self._train(task_id)
             except Exception as exc:  # noqa: BLE001 - the caller has gone: the decision log is where it hears
                 self.registry.log(task_id, "error", None, f"training failed: {type(exc).__name__}: {exc}")
                 if not isinstance(exc, SlmkitError):
@@ -745,8 +759,8 @@ class Distiller:
         for found in discovery.tasks:
             task = self._tasks[found.task_id]
             state = task.state
-            if found.kind != "closed" or len(found.labels) < 2 or state.held:
-                continue
+            if found.kind != "closed" or len(found.labels) < 2 or state.held or self.training(task.task_id):
+                continue  # (a run queued by train_later is ahead on this very thread)
             n = sum(i > state.since_capture for i in discovery.members.get(task.task_id, []))
             grown = state.trained_on > 0 and n >= state.trained_on * self.settings.retrain_growth
             # A shadow student on course keeps its evidence: a new version would start shadow over.

@@ -72,10 +72,10 @@ def routes(gateway: Gateway, auth: Callable[..., ApiKey | None]) -> APIRouter:
                                           "(minutes with a fine-tuned candidate) instead of 202 at once.")] = False
               ) -> Any:
         distiller = _known(distiller_of(gateway), task_id)
-        if wait:
-            response.status_code = 200
-            return distiller.train(task_id).to_dict()
         try:
+            if wait:
+                response.status_code = 200
+                return distiller.train(task_id).to_dict()
             queued = distiller.train_later(task_id)
         except AlreadyTraining as exc:
             raise ApiError(409, str(exc), code="already_training", param="task_id") from None
