@@ -18,7 +18,7 @@ from slmkit.distill.answers import normalise, profile
 from slmkit.distill.distiller import Distiller
 from slmkit.distill.settings import DistillSettings
 from slmkit.distill.stats import wilson
-from slmkit.distill.students import installed_encoders
+from slmkit.distill.students import CandidateReport, choose, installed_encoders
 from slmkit.distill.templates import mine, request_shape
 from slmkit.errors import InvalidInputError, NotTrainedError
 
@@ -605,3 +605,15 @@ def test_a_fine_tuned_student_trains_in_the_torch_interpreter_and_serves_from_it
     assert gone.answer(stream[0].messages) is None
     status = next(t for t in gone.status() if t.task_id == intent.task_id)
     assert status.error and "retrain" in status.error
+
+
+def test_a_near_tie_goes_to_the_cheaper_kind_unless_it_is_much_slower():
+    def report(kind, coverage: float, p50_ms: float, encoder: str | None = None) -> CandidateReport:
+        return CandidateReport(kind, 600, 5, 0.9, 0.5, coverage, 0.99, 0.96, p50_ms, 0, True, "", encoder)
+
+    slow_head = report("head", 0.64, 122.0, "mpnet-base-v2")  # figures from `bench distill --ceiling-only`
+    tuned = report("finetune", 0.66, 17.9)
+    assert choose([slow_head, tuned]) is tuned
+    quick_head = report("head", 0.65, 9.0, "minilm-l6-int8")
+    assert choose([quick_head, tuned]) is quick_head  # as quick: the kind that needs less
+    assert choose([report("head", 0.50, 9.0, "minilm-l6-int8"), slow_head]) is slow_head  # coverage comes first

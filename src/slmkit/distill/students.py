@@ -18,7 +18,7 @@ which the Wilson lower bound of agreement is still ``threshold_agreement`` (read
 ``threshold_evidence`` rows, see :func:`pick_threshold`), the share of requests it would then answer
 (coverage), p50 latency and size. The student kept is the one that would answer
 most requests (cost is what it saves: a request it does not answer goes to the teacher), the
-cheaper one on near ties; it is then fitted on every example.
+cheaper one on near ties (the cheaper kind, unless it is more than twice as slow); it is then fitted on every example.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ COST_ORDER: tuple[Candidate, ...] = ("lexical", "zero-shot", "sentiment", "head"
 # The checkpoint a fine-tuned student starts from: the fp32 weights the kit's int8 MiniLM is derived from.
 FINETUNE_BASE = "minilm-l6-fp32"
 _COVERAGE_TIE = 0.02
+_LATENCY_SLACK_MS = 1.0  # p50s this close count as equal (12 probes on a busy machine)
 _LATENCY_PROBES = 12
 
 
@@ -478,4 +479,8 @@ def choose(reports: Sequence[CandidateReport]) -> CandidateReport | None:
         return None
     top = max(r.coverage for r in meeting)
     close = [r for r in meeting if r.coverage >= top - _COVERAGE_TIE]
-    return min(close, key=lambda r: (COST_ORDER.index(r.kind), r.p50_ms))
+    # Among those, a kind that needs less to serve, unless it is much slower: a head on a slow encoder
+    # (e5, mpnet: 70-190 ms a payload) must not win a near tie over a fine-tuned MiniLM (~15 ms).
+    fastest = min(r.p50_ms for r in close)
+    quick = [r for r in close if r.p50_ms <= 2 * fastest + _LATENCY_SLACK_MS]
+    return min(quick, key=lambda r: (COST_ORDER.index(r.kind), r.p50_ms))
