@@ -527,7 +527,7 @@ def plot_ceiling(result: dict, path: Path) -> Path:
 
     read = {source: c for source, c in result["ceiling"].items() if "candidates" in c}
     names = sorted({name for c in read.values() for name in c["candidates"]})
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(read) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(read) + 2) + 2.5, 4.5))
     width = 0.8 / max(1, len(names))
     for k, name in enumerate(names):
         xs = [i - 0.4 + width * (k + 0.5) for i in range(len(read))]
@@ -539,7 +539,7 @@ def plot_ceiling(result: dict, path: Path) -> Path:
     ax.set_ylabel("share it would serve at agreement >= target")
     ax.set_ylim(0, 1)
     ax.set_title(f"slmkit distill candidates on every request, teacher: gold (simulated), seed {result['seed']}")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
