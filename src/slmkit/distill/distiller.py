@@ -575,12 +575,15 @@ class Distiller:
                                         "a student needs two labels")
             return task, examples, present, {label: prof.surface.get(label, label) for label in present}
 
-    @staticmethod
-    def _refuse_third(task: TaskRecord) -> None:
+    def _to_train(self, task_id: str) -> tuple[TaskRecord, list[tuple[str, str]], list[str], dict[str, str]]:
+        """``_trainable``, and refused when the task already has two students."""
+        trainable = self._trainable(task_id)
+        state = trainable[0].state
         # A third student would be judged only where both defer, yet replace the second where it serves.
-        if task.state.status == "promoted" and task.state.second_version is not None:
-            raise InvalidInputError(f"task {task.task_id} has two students (v{task.state.student_version}, then "
-                                    f"v{task.state.second_version}): demote it to train a new one")
+        if state.status == "promoted" and state.second_version is not None:
+            raise InvalidInputError(f"task {task_id} has two students (v{state.student_version}, then "
+                                    f"v{state.second_version}): demote it to train a new one")
+        return trainable
 
     def candidates(self, task_id: str) -> list[CandidateReport]:
         """Score every candidate on all of the task's captured examples, out-of-fold, and keep none: what
@@ -609,8 +612,7 @@ class Distiller:
         return self._train(task_id)
 
     def _train(self, task_id: str) -> TrainReport:
-        task, examples, present, surface = self._trainable(task_id)
-        self._refuse_third(task)
+        task, examples, present, surface = self._to_train(task_id)
         if task.state.status == "promoted":
             results = self._evaluate(examples, surface)
             reports = [r.report if isinstance(r, Trained) else r for r in results]
@@ -669,7 +671,7 @@ class Distiller:
         (InvalidInputError); the outcome goes to the decision log, and ``status`` shows the task as
         training until then. False when the queue is full; AlreadyTraining when a run for it is pending.
         """
-        self._refuse_third(self._trainable(task_id)[0])
+        self._to_train(task_id)
         with self._lock:
             if task_id in self._training:
                 raise AlreadyTraining(task_id)
