@@ -122,9 +122,9 @@ class DistillSettings(BaseModel):
     # first student defers (intent: agreement 0.700 over 30 deferred requests; subject: 0.872 over 39),
     # so it served 0.327 of templated requests, as without challengers, while its fits took the CPU
     # (minutes each with a fine-tuned candidate: the replay ran 1,321 s against 943 s). Rejection kept
-    # agreement at 0.992. (The earlier design, a
-    # uniform sample and a swap, never got confirmed either while that sampling raised its task's cost,
-    # intent 0.26 -> 0.38 of always-teacher.) ``train`` on a promoted task starts one by hand either way.
+    # agreement at 0.992. (The earlier design, a uniform sample and a swap, never got confirmed either
+    # while that sampling raised its task's cost, intent 0.26 -> 0.38 of always-teacher.) ``train`` on a
+    # promoted task starts one by hand either way.
     challengers: bool = Field(False, description="Retrain promoted tasks as data grows; a confirmed challenger "
                               "answers what the serving student defers.")
     min_challenge_gain: float = Field(0.05, ge=0.0, le=1.0,

@@ -18,7 +18,8 @@ which the Wilson lower bound of agreement is still ``threshold_agreement`` (read
 ``threshold_evidence`` rows, see :func:`pick_threshold`), the share of requests it would then answer
 (coverage), p50 latency and size. The student kept is the one that would answer
 most requests (cost is what it saves: a request it does not answer goes to the teacher), the
-cheaper one on near ties (the cheaper kind, unless it is more than twice as slow); it is then fitted on every example.
+cheaper one on near ties (the cheaper kind, unless it is more than twice as slow); it is then
+fitted on every example.
 """
 
 from __future__ import annotations

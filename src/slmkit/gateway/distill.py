@@ -3,8 +3,8 @@
 The same operations as ``slmkit distill status | discover | train | promote | demote``, each
 endpoint one call into the router's :class:`~slmkit.distill.distiller.Distiller`. ``train`` answers
 202 at once and trains on the distiller's own thread (a fine-tuned candidate takes minutes); the
-task shows ``training: true`` until the outcome is in its decision log (``?wait=true`` waits for it). Keys are
-required like everywhere else once a key exists. With ``distill.enabled: false`` every endpoint
+task shows ``training: true`` until the outcome is in its decision log (``?wait=true`` waits for it).
+Keys are required like everywhere else once a key exists. With ``distill.enabled: false`` every endpoint
 answers 409 and says how to turn it on.
 """
 
